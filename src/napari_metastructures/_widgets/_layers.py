@@ -1,0 +1,75 @@
+"""Layer helpers shared by the dock widgets: frozen inputs and in-place output layers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FrozenLayer:
+    """A copy of what a run needs from a layer, taken at launch."""
+
+    name: str
+    data: np.ndarray
+    scale: tuple
+    translate: tuple
+    metadata: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_layer(cls, layer) -> "FrozenLayer":
+        return cls(
+            name=layer.name,
+            data=np.array(layer.data, copy=True),
+            scale=tuple(np.asarray(layer.scale, dtype=float)),
+            translate=tuple(np.asarray(layer.translate, dtype=float)),
+            metadata=dict(layer.metadata),
+        )
+
+
+def upsert_layer(
+    viewer,
+    name: str,
+    data: np.ndarray,
+    kind: str = "labels",
+    scale=None,
+    translate=None,
+    metadata: dict[str, Any] | None = None,
+    **kwargs,
+):
+    """Update layer ``name`` in place when it exists with the same kind, else add it.
+
+    Returns the layer. ``kind`` is "labels" or "image".
+    """
+    existing = viewer.layers[name] if name in viewer.layers else None
+    if existing is not None and existing._type_string == kind and existing.data.ndim == data.ndim:
+        existing.data = data
+        if scale is not None:
+            existing.scale = scale
+        if translate is not None:
+            existing.translate = translate
+        if metadata is not None:
+            existing.metadata = dict(metadata)
+        for key, value in kwargs.items():
+            setattr(existing, key, value)
+        return existing
+    if existing is not None:
+        viewer.layers.remove(existing)
+    add = viewer.add_labels if kind == "labels" else viewer.add_image
+    opts = dict(name=name, metadata=dict(metadata or {}), **kwargs)
+    if scale is not None:
+        opts["scale"] = scale
+    if translate is not None:
+        opts["translate"] = translate
+    return add(data, **opts)
+
+
+def unique_name(viewer, base: str) -> str:
+    """``base`` if free, else ``base [2]``, ``base [3]``..."""
+    if base not in viewer.layers:
+        return base
+    k = 2
+    while f"{base} [{k}]" in viewer.layers:
+        k += 1
+    return f"{base} [{k}]"

@@ -1,0 +1,1 @@
+"""Core library: numpy/torch only. Never imports napari, qtpy or magicgui."""

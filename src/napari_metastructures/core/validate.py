@@ -1,0 +1,89 @@
+"""Input checks shared by the core, the widgets and the command line.
+
+Every check raises :class:`InputError` with a message that names the input
+(layer or file) and says what is wrong, so callers can show it as-is.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: Largest array we accept without asking (bytes of the float32 working copy).
+MAX_BYTES = 4 * 1024**3
+
+
+class InputError(ValueError):
+    """Bad user input: the message is meant for the user, not a traceback."""
+
+
+def _size_check(arr: np.ndarray, name: str, max_bytes: int) -> None:
+    need = int(np.prod(arr.shape, dtype=np.int64)) * 4
+    if need > max_bytes:
+        raise InputError(
+            f"{name}: {arr.shape} needs {need / 1024**3:.1f} GiB as float32, more than the "
+            f"{max_bytes / 1024**3:.1f} GiB limit; crop it or pick fewer frames."
+        )
+
+
+def check_image(
+    data, name: str = "image", min_ndim: int = 2, max_ndim: int = 5, max_bytes: int = MAX_BYTES
+) -> np.ndarray:
+    """Check a greyscale intensity image and return it as an ndarray (not copied).
+
+    Raises
+    ------
+    InputError
+        If it is RGB(A), empty, non-numeric, has NaN/inf, or the wrong dimensionality.
+    """
+    arr = np.asarray(data)
+    if arr.size == 0:
+        raise InputError(f"{name}: the image is empty (shape {arr.shape}).")
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise InputError(f"{name}: needs a real-valued greyscale image, got dtype {arr.dtype}.")
+    if arr.ndim >= 3 and arr.shape[-1] in (3, 4) and arr.ndim == min_ndim + 1 and min(arr.shape[:-1]) > 4:
+        raise InputError(
+            f"{name}: looks like an RGB(A) image (last axis has {arr.shape[-1]} channels); "
+            "pick a single greyscale channel first."
+        )
+    if not (min_ndim <= arr.ndim <= max_ndim):
+        raise InputError(
+            f"{name}: needs {min_ndim}D to {max_ndim}D data, got {arr.ndim}D with shape {arr.shape}."
+        )
+    _size_check(arr, name, max_bytes)
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise InputError(f"{name}: contains NaN or infinite values; fill or crop them first.")
+    return arr
+
+
+def check_labels(
+    data, name: str = "labels", min_ndim: int = 2, max_ndim: int = 5, allow_empty: bool = True,
+    max_bytes: int = MAX_BYTES,
+) -> np.ndarray:
+    """Check an integer label array (0 = background) and return it (not copied).
+
+    Raises
+    ------
+    InputError
+        If it is float, negative, empty, or the wrong dimensionality.
+    """
+    arr = np.asarray(data)
+    if arr.size == 0:
+        raise InputError(f"{name}: the labels are empty (shape {arr.shape}).")
+    if arr.dtype == bool:
+        return arr.astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        raise InputError(
+            f"{name}: labels must be integers, got {arr.dtype}; is this an Image layer? "
+            "Convert it to Labels (or threshold it) first."
+        )
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"{name}: labels must be integers, got dtype {arr.dtype}.")
+    if not (min_ndim <= arr.ndim <= max_ndim):
+        raise InputError(
+            f"{name}: needs {min_ndim}D to {max_ndim}D labels, got {arr.ndim}D with shape {arr.shape}."
+        )
+    _size_check(arr, name, max_bytes)
+    if np.issubdtype(arr.dtype, np.signedinteger) and arr.min() < 0:
+        raise InputError(f"{name}: labels hold negative values (min {arr.min()}); use 0 for background.")
+    if not allow_empty and not arr.any():
+        raise InputError(f"{name}: the labels are all background (0); draw or load some foreground.")
+    return arr
