@@ -1,0 +1,200 @@
+"""Segmentation networks and trained models that can be saved, loaded and run on new images.
+
+:func:`build_model` makes a segmentation-models-pytorch U-Net (or DeepLabV3+) with random weights;
+pretrained encoder weights are only used on an explicit opt-in, because they download.
+:class:`TrainedModel` bundles the network with its JSON config (architecture, preprocessing and
+training parameters), the package version and the training history, and predicts tiled
+probabilities on images of any size and dimensionality (2D slices over the last two axes).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .. import __version__
+from .training_data import as_slices, preprocess
+
+FORMAT = "napari-metastructures-model"
+ARCHS = ("unet", "deeplabv3plus")
+DEFAULT_DECODER = (256, 128, 64, 32, 16)
+
+
+def build_model(arch: str = "unet", encoder: str = "resnet18", encoder_depth: int = 5,
+                in_channels: int = 1, classes: int = 1, encoder_weights: Optional[str] = None,
+                decoder_channels: Optional[Sequence[int]] = None):
+    """Build a segmentation network that outputs logits ``(B, classes, H, W)``.
+
+    Parameters
+    ----------
+    arch : {"unet", "deeplabv3plus"}
+    encoder : str
+        A segmentation-models-pytorch encoder name, e.g. ``"resnet18"``.
+    encoder_depth : int
+        Number of encoder stages (3 to 5); inputs must be multiples of ``2**encoder_depth``.
+    in_channels, classes : int
+    encoder_weights : str or None
+        None (default) = random init. A name such as ``"imagenet"`` DOWNLOADS weights from the
+        internet; it is only used when asked for explicitly.
+    decoder_channels : sequence of int or None
+        U-Net decoder widths, one per stage (default: smp's, cut to ``encoder_depth``).
+    """
+    import segmentation_models_pytorch as smp
+
+    arch = arch.lower()
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; use one of {', '.join(ARCHS)}")
+    if not 3 <= int(encoder_depth) <= 5:
+        raise ValueError(f"encoder_depth must be 3, 4 or 5, got {encoder_depth}")
+    if encoder_weights is not None:
+        warnings.warn(f"encoder_weights={encoder_weights!r}: pretrained weights are downloaded "
+                      "from the internet on first use.", stacklevel=2)
+    if arch == "unet":
+        dec = tuple(decoder_channels) if decoder_channels else DEFAULT_DECODER[:int(encoder_depth)]
+        if len(dec) != int(encoder_depth):
+            raise ValueError(f"decoder_channels needs {encoder_depth} values, got {dec}")
+        return smp.Unet(encoder_name=encoder, encoder_depth=int(encoder_depth),
+                        encoder_weights=encoder_weights, in_channels=in_channels, classes=classes,
+                        decoder_channels=dec)
+    return smp.DeepLabV3Plus(encoder_name=encoder, encoder_depth=int(encoder_depth),
+                             encoder_weights=encoder_weights, in_channels=in_channels, classes=classes)
+
+
+def model_kwargs(config: dict) -> dict:
+    """The :func:`build_model` arguments stored in ``config["model"]``."""
+    m = dict(config.get("model", {}))
+    keys = ("arch", "encoder", "encoder_depth", "in_channels", "classes", "decoder_channels")
+    return {k: m[k] for k in keys if k in m}
+
+
+class TrainedModel:
+    """A trained network with its config, version and history.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+    config : dict
+        JSON-friendly. ``config["model"]`` holds the :func:`build_model` arguments and
+        ``config["preprocess"]`` the spec for :func:`~.training_data.preprocess` applied before the
+        network (normalisation percentiles, optional background subtraction). Other keys record
+        training parameters; ``config["threshold"]`` (default 0.5) turns probabilities into masks.
+    version : str
+    history : list of dict
+        One record per epoch (see ``EpochResult.as_dict``).
+    """
+
+    def __init__(self, net, config: dict, version: str = __version__,
+                 history: Optional[list] = None) -> None:
+        self.net = net
+        self.config = dict(config)
+        self.version = version
+        self.history = list(history or [])
+
+    @property
+    def classes(self) -> int:
+        return int(self.config.get("model", {}).get("classes", 1))
+
+    @property
+    def threshold(self) -> float:
+        return float(self.config.get("threshold", 0.5))
+
+    def predict(self, image: np.ndarray, device="auto", tile: int = 256, overlap: int = 32,
+                batch_size: int = 4) -> np.ndarray:
+        """Probability of foreground for every pixel.
+
+        Parameters
+        ----------
+        image : ndarray
+            2D image, or nD (3D stack, time-lapse...) predicted slice by slice over the last two axes.
+            Raw intensities: the model's preprocessing is applied here.
+        device : str
+            ``auto``, ``cuda``, ``cuda:i``, ``mps`` or ``cpu``.
+        tile, overlap, batch_size : int
+            Tiled prediction settings (see :func:`~.tiling.predict_tiled`).
+
+        Returns
+        -------
+        ndarray
+            float32 in [0, 1], the input's shape; multi-class models add a leading class axis.
+        """
+        from .device import resolve_device
+        from .progress import oom_advice
+        from .tiling import predict_tiled
+
+        arr = np.asarray(image)
+        if arr.ndim < 2:
+            raise ValueError(f"predict needs at least 2D data, got shape {arr.shape}")
+        dev = resolve_device(device).device if isinstance(device, str) else device
+        self.net.to(dev)
+        spec = self.config.get("preprocess", {})
+        outs = []
+        with oom_advice(str(dev), batch_size=batch_size, tile=tile):
+            for sl in as_slices(arr):
+                outs.append(predict_tiled(self.net, preprocess(sl, spec), tile, overlap, batch_size, dev))
+        if self.classes == 1:
+            return np.stack(outs).reshape(arr.shape).astype(np.float32, copy=False)
+        stacked = np.stack(outs, axis=1)  # (C, n_slices, H, W)
+        return stacked.reshape((stacked.shape[0],) + arr.shape).astype(np.float32, copy=False)
+
+    def predict_mask(self, image: np.ndarray, **kwargs) -> np.ndarray:
+        """uint8 0/1 mask: probability above ``threshold`` (binary), or argmax class (multi-class)."""
+        prob = self.predict(image, **kwargs)
+        if self.classes == 1:
+            return (prob > self.threshold).astype(np.uint8)
+        return np.argmax(prob, axis=0).astype(np.uint8)
+
+    def save(self, path) -> Path:
+        """Write weights, JSON config, version and history to one file, atomically."""
+        import torch
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        payload = {
+            "format": FORMAT,
+            "version": self.version,
+            "config": json.dumps(self.config),
+            "history": json.dumps(self.history),
+            "state_dict": state,
+        }
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.getvalue())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path, device: str = "cpu") -> "TrainedModel":
+        """Load a model written by :meth:`save` (weights only; no code is unpickled)."""
+        import torch
+
+        from .validate import InputError
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such model file")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # corrupt or foreign file
+            raise InputError(f"{path}: not a napari-metastructures model ({err})") from None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise InputError(f"{path}: not a napari-metastructures model file")
+        config = json.loads(payload["config"])
+        net = build_model(**model_kwargs(config))
+        net.load_state_dict(payload["state_dict"])
+        net.to(device)
+        net.eval()
+        return cls(net, config, payload.get("version", "?"), json.loads(payload.get("history", "[]")))

@@ -1,0 +1,194 @@
+"""Training data shared by iGTT and supervised training: normalisation, slicing and random crops.
+
+- :func:`normalize` maps 8-bit, 16-bit or float intensities to about [0, 1] with robust percentiles.
+- :func:`subtract_background` removes slowly varying out-of-focus haze (a wide Gaussian of the image).
+- :func:`preprocess` runs both from a small JSON-friendly spec that a saved model carries, so that
+  prediction on new images repeats exactly what training saw.
+- :func:`as_slices` turns 3D stacks and time-lapses into 2D slices (all axes but the last two).
+- :class:`CropSampler` draws random crops with flips and 90-degree rotations, padding small images
+  by reflection up to the crop size.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+from scipy import ndimage as ndi
+
+
+def normalize(image: np.ndarray, low: float = 1.0, high: float = 99.8, clip: bool = False) -> np.ndarray:
+    """Percentile-normalise an image to float32 so that ``low``/``high`` percentiles map to 0/1.
+
+    Parameters
+    ----------
+    image : ndarray
+        Any real dtype (uint8, uint16, float...).
+    low, high : float
+        Percentiles mapped to 0 and 1.
+    clip : bool
+        Clip the result to [0, 1].
+
+    Returns
+    -------
+    ndarray
+        float32 array of the same shape. A constant image maps to zeros.
+    """
+    x = np.asarray(image, dtype=np.float32)
+    lo, hi = np.percentile(x, [low, high])
+    if not hi > lo:  # nearly constant: fall back to the full range
+        lo, hi = float(x.min()), float(x.max())
+    if not hi > lo:
+        return np.zeros(x.shape, np.float32)
+    out = (x - np.float32(lo)) / np.float32(hi - lo)
+    if clip:
+        np.clip(out, 0.0, 1.0, out=out)
+    return out.astype(np.float32, copy=False)
+
+
+def subtract_background(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Remove haze: ``image - gaussian(image, sigma)``, clipped at 0, per 2D slice.
+
+    A wide Gaussian (``sigma`` well above the structure width) estimates the out-of-focus
+    background that fluorescence images carry; subtracting it leaves the in-focus structure.
+    """
+    x = np.asarray(image, dtype=np.float32)
+    if x.ndim > 2:
+        return np.stack([subtract_background(s, sigma) for s in as_slices(x)]).reshape(x.shape)
+    background = ndi.gaussian_filter(x, sigma, mode="reflect", truncate=3.0)
+    return np.maximum(x - background, 0.0).astype(np.float32)
+
+
+def preprocess(image: np.ndarray, spec: Optional[dict] = None) -> np.ndarray:
+    """Apply a preprocessing spec to one 2D image: optional background subtraction, then normalise.
+
+    ``spec`` keys: ``low`` (1), ``high`` (99.8), ``clip`` (False), ``background_sigma`` (None = off).
+    """
+    spec = dict(spec or {})
+    x = np.asarray(image, dtype=np.float32)
+    sigma = spec.get("background_sigma")
+    if sigma:
+        x = normalize(x, spec.get("low", 1.0), spec.get("high", 99.8))  # scale-free before filtering
+        x = subtract_background(x, float(sigma))
+    return normalize(x, spec.get("low", 1.0), spec.get("high", 99.8), bool(spec.get("clip", False)))
+
+
+def as_slices(image: np.ndarray) -> list:
+    """Split an nD image (n >= 2) into a list of 2D views over its last two axes."""
+    arr = np.asarray(image)
+    if arr.ndim < 2:
+        raise ValueError(f"needs at least 2D data, got shape {arr.shape}")
+    if arr.ndim == 2:
+        return [arr]
+    flat = arr.reshape((-1,) + arr.shape[-2:])
+    return [flat[i] for i in range(flat.shape[0])]
+
+
+def pad_to(array: np.ndarray, size: int, mode: str = "reflect", constant: float = 0) -> np.ndarray:
+    """Pad the last two axes of ``array`` at the end up to at least ``size`` (reflect by default)."""
+    h, w = array.shape[-2:]
+    ph, pw = max(0, size - h), max(0, size - w)
+    if ph == 0 and pw == 0:
+        return array
+    widths = [(0, 0)] * (array.ndim - 2) + [(0, ph), (0, pw)]
+    if mode == "constant":
+        return np.pad(array, widths, mode="constant", constant_values=constant)
+    if min(h, w) < 2:
+        return np.pad(array, widths, mode="edge")
+    return np.pad(array, widths, mode=mode)
+
+
+def dihedral(array: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 flips/90-degree rotations (``k`` in 0..7) over the last two axes."""
+    out = np.rot90(array, k % 4, axes=(-2, -1))
+    if k >= 4:
+        out = out[..., ::-1]
+    return out
+
+
+class CropSampler:
+    """Random crops with flips and 90-degree rotations from one or many 2D images.
+
+    Parameters
+    ----------
+    images : sequence of 2D float arrays
+        Already normalised images, any sizes. Images smaller than ``crop`` are padded by reflection.
+    targets : sequence of arrays or None
+        Per image, an array whose last two axes match the image (``(H, W)`` or ``(C, H, W)``), or
+        None for unlabelled training. Replace them between epochs with :meth:`set_targets`.
+    crop : int
+        Square crop size.
+    seed : int or numpy Generator
+        Seeds every random choice.
+    augment : bool
+        Apply the 8 flips/rotations.
+    target_pad : float or None
+        Targets are padded by reflection when None, else with this constant (e.g. an ignore value).
+
+    Images are drawn with probability proportional to their area, so every pixel is equally likely.
+    """
+
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        targets: Optional[Sequence[np.ndarray]] = None,
+        crop: int = 256,
+        seed=0,
+        augment: bool = True,
+        target_pad: Optional[float] = None,
+    ) -> None:
+        if len(images) == 0:
+            raise ValueError("CropSampler needs at least one image")
+        self.crop = int(crop)
+        self.augment = augment
+        self.target_pad = target_pad
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.images = [pad_to(np.asarray(im, np.float32), self.crop) for im in images]
+        self.shapes = [tuple(np.shape(im)[-2:]) for im in images]
+        areas = np.array([s[0] * s[1] for s in self.shapes], np.float64)
+        self.p = areas / areas.sum()
+        self.targets = None
+        if targets is not None:
+            self.set_targets(targets)
+
+    def set_targets(self, targets: Sequence[np.ndarray]) -> None:
+        """Replace the targets (same count and spatial shapes as the images)."""
+        if len(targets) != len(self.images):
+            raise ValueError(f"{len(targets)} targets for {len(self.images)} images")
+        padded = []
+        for t, shape in zip(targets, self.shapes):
+            t = np.asarray(t)
+            if tuple(t.shape[-2:]) != shape:
+                raise ValueError(f"target shape {t.shape} does not match image shape {shape}")
+            mode = "reflect" if self.target_pad is None else "constant"
+            padded.append(pad_to(t, self.crop, mode, 0 if self.target_pad is None else self.target_pad))
+        self.targets = padded
+
+    def sample(self, batch_size: int):
+        """Draw ``batch_size`` crops.
+
+        Returns
+        -------
+        x : ndarray
+            float32, shape ``(B, 1, crop, crop)``.
+        y : ndarray or None
+            Target crops stacked, shape ``(B, crop, crop)`` or ``(B, C, crop, crop)``.
+        """
+        c = self.crop
+        xs, ys = [], []
+        for _ in range(batch_size):
+            i = int(self.rng.choice(len(self.images), p=self.p))
+            im = self.images[i]
+            r = int(self.rng.integers(0, im.shape[-2] - c + 1))
+            s = int(self.rng.integers(0, im.shape[-1] - c + 1))
+            k = int(self.rng.integers(0, 8)) if self.augment else 0
+            xs.append(dihedral(im[r:r + c, s:s + c], k))
+            if self.targets is not None:
+                ys.append(dihedral(self.targets[i][..., r:r + c, s:s + c], k))
+        x = np.ascontiguousarray(np.stack(xs)[:, None], dtype=np.float32)
+        y = np.ascontiguousarray(np.stack(ys)) if ys else None
+        return x, y
+
+    def steps_per_epoch(self, batch_size: int, coverage: float = 1.0, minimum: int = 1) -> int:
+        """Batches needed to draw about ``coverage`` times the total pixel count."""
+        pixels = sum(h * w for h, w in self.shapes)
+        return max(minimum, int(np.ceil(coverage * pixels / (batch_size * self.crop**2))))
