@@ -1,11 +1,79 @@
 """All widget tooltips in one place, one dict per widget."""
 
-NOISY_LABELS: dict[str, str] = {}
+NOISY_LABELS: dict[str, str] = {
+    "source": "Clean Labels layer (0 = background, 1..M-1 = classes). It is never modified.",
+    "family": "sample: keep pixels with probability p, the rest become the ignore value (the paper). "
+    "sample-to-background: unsampled foreground becomes background (the official code). "
+    "flip: labels swap to another class. dilate / erode / morph: 3x3 morphology. skeleton: thin lines. "
+    "random: foreground with probability p, ignoring the labels (rank-1 noise). misannotate / "
+    "misclassify / drop-instances: whole objects get the target class, a random class, or are dropped.",
+    "p": "sample: keep probability. flip: flip probability. random: foreground probability. "
+    "misannotate / misclassify / drop-instances: probability per object.",
+    "separate": "Binary flip with different rates for foreground -> background and background -> foreground.",
+    "p_fg_to_bg": "Probability that a foreground pixel (1) becomes background (0).",
+    "p_bg_to_fg": "Probability that a background pixel (0) becomes foreground (1).",
+    "exact": "Change exactly round(p x count) pixels (or objects) per class instead of drawing each one.",
+    "iterations": "Number of 3x3 dilation / erosion steps.",
+    "ops": "Order of operations: 'd' = dilate, 'e' = erode; e.g. 'de' closes gaps, 'ed' removes specks.",
+    "n_classes": "Number of classes M (0 = max label + 1). misclassify on binary labels needs 3 or more.",
+    "target": "misannotate: the class that non-target objects are wrongly given.",
+    "instances": "Optional instance-label layer that defines the objects; empty = connected components. "
+    "For misannotate it may also hold objects that were not labelled.",
+    "ignore_value": "Value of unlabelled pixels. It shows transparent and is left out of the matrix.",
+    "per_frame": "Treat the first axes as frames / slices and work in 2D on each (else nD).",
+    "seed": "Random seed: the same seed gives the same noisy labels. Stored in the layer metadata.",
+    "live": "Update the preview layer a moment after each change.",
+    "run_button": "Compute the preview now.",
+    "keep_button": "Copy the current preview to a new layer, with its parameters and seed in the metadata.",
+}
 
 DENSITY: dict[str, str] = {}
 
 IGTT: dict[str, str] = {}
 
-ROUGH_LABELS: dict[str, str] = {}
+ROUGH_LABELS: dict[str, str] = {
+    "image": "The greyscale image to segment (2D, or a stack / time-lapse trained slice by slice).",
+    "labels": "Rough labels with the image's shape: 0 = background, 1..M = classes, and the ignore value "
+    "for pixels that were not annotated. Output of the 'Noisy labels' widget works as is.",
+    "ignore_value": "Label value left out of training (255 = 'not sampled' in the 'Noisy labels' widget).",
+    "scribbles": "Scribble mode: 0 means 'not annotated' and is ignored; paint class 1 (e.g. background) "
+    "and class 2 (e.g. foreground) where you are sure.",
+    "slices": "For stacks: which slices along the first axis to train on, e.g. 'all' or '0-4,7'. "
+    "Predict segments every slice afterwards.",
+    "arch": "U-Net keeps fine detail (thin ER tubules); DeepLabV3+ is coarser but sees more context.",
+    "encoder": "Network backbone, randomly initialised (nothing is downloaded). resnet18 is a good "
+    "start on a CPU; mobilenet_v2 is smaller and faster.",
+    "loss": "auto = BCE for 0/1 labels, cross-entropy for several classes. Bootstrapping and DMI are "
+    "noise-robust losses; 'exponential on unlabelled' is for incomplete annotation.",
+    "epochs": "Passes over the training data. Each epoch draws about as many pixels as the image holds.",
+    "preview_every": "Update the output layers every this many epochs (0 = only at the end). The last "
+    "epoch always updates them.",
+    "seed": "Seeds the weights, crops and augmentations: the same seed gives the same run.",
+    "encoder_depth": "Encoder stages (3 to 5). 3 is small and fast; crops must be multiples of 2^depth.",
+    "crop": "Side of the square training crops in pixels (a multiple of 2^depth, at most the image side).",
+    "batch": "Crops per training step. Lower it if the GPU runs out of memory.",
+    "lr": "SGD learning rate (momentum 0.9). Lower it if the loss jumps or becomes NaN.",
+    "steps": "Training steps per epoch; 0 = enough crops to cover the image about once.",
+    "warmup": "Epochs trained with plain BCE / cross-entropy before switching to the chosen loss.",
+    "augment": "Random flips and 90-degree rotations of the training crops.",
+}
 
-COMMON: dict[str, str] = {}
+COMMON: dict[str, str] = {
+    "device": "Where training and prediction run. 'auto' takes the first CUDA GPU, then an Apple GPU "
+    "(mps), then the CPU. The line below says what will run and why.",
+    "clear_previous": "On Run, remove the output layers of this widget's earlier runs. Untick to keep "
+    "them for comparison (new outputs then get names like 'cells_igtt [2]').",
+    "run": "Train in the background. The mask and probability layers update while it runs.",
+    "stop": "End the run after the current batch. The last prediction shown and the model at that "
+    "point are kept.",
+    "progress": "Epochs done out of the planned number; elapsed and estimated remaining time below.",
+    "save_model": "Save the current model (weights, settings, version and history) to one .pt file.",
+    "load_model": "Load a model saved by this plugin; then use Predict on any image layer.",
+    "predict_on": "The image layer that Predict segments with the current model (all of its slices).",
+    "predict": "Segment the 'predict on' layer with the current model (trained or loaded). Output goes "
+    "to '<image>_<suffix>' and '<image>_<suffix>_prob'.",
+    "export_mask": "Write the latest mask layer as TIFF with its pixel size, plus a JSON file of the "
+    "parameters beside it. Several masks go into a folder.",
+    "plot": "Blue: training loss per epoch. Orange: foreground fraction in % (pseudo-labels for iGTT, "
+    "predictions for rough labels).",
+}

@@ -11,7 +11,8 @@ fractions of the plane's intensity range and mean the same for 8-bit, 16-bit and
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Generator
 
 import numpy as np
 from skimage.filters import sato, threshold_local, threshold_otsu
@@ -66,7 +67,7 @@ def otsu_threshold(image: np.ndarray) -> np.ndarray:
     return _per_plane(image, "image", _otsu_mask)
 
 
-def local_threshold(image: np.ndarray, block_size: int = 51, offset: float = 0.0) -> np.ndarray:
+def local_threshold(image: np.ndarray, block_size: int = 51, offset: float = -0.05) -> np.ndarray:
     """Local Gaussian threshold, like OpenCV's adaptive Gaussian threshold.
 
     A pixel is foreground when it is brighter than the Gaussian-weighted mean of its neighbourhood
@@ -84,7 +85,9 @@ def local_threshold(image: np.ndarray, block_size: int = 51, offset: float = 0.0
     offset : float
         Subtracted from the local mean, as a fraction of the plane's intensity range (images are
         rescaled to [0, 1]). Positive values grow the foreground, negative values shrink it. The
-        default 0.0 is the plain rule "brighter than the neighbourhood".
+        default -0.05 asks for 5 % of the range above the local mean: with 0.0 about half of the
+        noisy background passes, and on synthetic ER (256 px, three noise levels) -0.05 scored the best
+        Dice of 0, -0.02, -0.05 and -0.1.
 
     Returns
     -------
@@ -151,13 +154,125 @@ def clusters_to_mask(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     return _otsu_mask(means[inverse].reshape(labels.shape))
 
 
+@dataclass
+class DFCStep:
+    """One DFC training iteration: its number, loss and how many clusters are in use."""
+
+    iteration: int
+    loss: float
+    n_labels: int
+    labels: np.ndarray = field(repr=False, default=None)
+
+
+@dataclass
+class DFCResult:
+    """The outcome of DFC on one plane: the cluster map and how training ended."""
+
+    labels: np.ndarray
+    n_labels: int
+    iterations: int
+    stopped: bool = False
+    losses: list[float] = field(default_factory=list)
+
+
+def _dfc_network(n_channels: int, n_conv: int):
+    """Feature extractor: ``n_conv`` blocks of 3x3 conv, ReLU, batch norm, then a 1x1 conv and batch norm."""
+    from torch import nn
+
+    layers: list = []
+    c_in = 1
+    for _ in range(n_conv):
+        layers += [nn.Conv2d(c_in, n_channels, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(n_channels)]
+        c_in = n_channels
+    layers += [nn.Conv2d(n_channels, n_channels, 1), nn.BatchNorm2d(n_channels)]
+    return nn.Sequential(*layers)
+
+
+def dfc_iterations(plane: np.ndarray, n_channels: int = 100, lr: float = 0.1, momentum: float = 0.9,
+                   max_iter: int = 1000, min_labels: int = 2, seed: int = 0, device: str = "auto",
+                   n_conv: int = 2, similarity_weight: float = 1.0, continuity_weight: float = 1.0,
+                   ) -> Generator[DFCStep, None, DFCResult]:
+    """Train DFC on one 2D plane, yielding a :class:`DFCStep` per iteration; returns a :class:`DFCResult`.
+
+    Method (Kim, Kanezaki and Tanaka 2020): a small CNN maps each pixel to ``n_channels`` responses; a
+    pixel's cluster is the index of its largest response. Each iteration the network is pushed towards
+    its own current clusters (cross-entropy to the argmax, weight ``similarity_weight``) and towards
+    smooth responses (mean absolute difference between vertical and horizontal neighbours, weight
+    ``continuity_weight``). Clusters merge as training goes on; it ends when at most ``min_labels``
+    remain or after ``max_iter`` iterations.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from .device import resolve_device
+
+    if int(n_channels) < 2 or int(max_iter) < 1 or int(min_labels) < 1 or int(n_conv) < 1:
+        raise InputError("DFC: n_channels must be >= 2, and max_iter, min_labels and n_conv >= 1.")
+    if not (lr > 0 and 0 <= momentum < 1):
+        raise InputError(f"DFC: lr must be > 0 and momentum in [0, 1), got lr={lr}, momentum={momentum}.")
+    dev = resolve_device(device).torch()
+    x = plane.astype(np.float32, copy=True)
+    x -= x.mean()
+    std = float(x.std())
+    if std > 0:
+        x /= std
+    xt = torch.from_numpy(x)[None, None].to(dev)
+    with torch.random.fork_rng(devices=[]):  # seed the weights without touching the global RNG
+        torch.manual_seed(int(seed))
+        net = _dfc_network(int(n_channels), int(n_conv)).to(dev)
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=float(lr), momentum=float(momentum))
+    losses: list[float] = []
+    labels = None
+    n_labels = int(n_channels)
+    for it in range(1, int(max_iter) + 1):
+        opt.zero_grad()
+        resp = net(xt)
+        target = resp.argmax(dim=1).detach()
+        similarity = F.cross_entropy(resp, target)
+        continuity = ((resp[:, :, 1:, :] - resp[:, :, :-1, :]).abs().mean()
+                      + (resp[:, :, :, 1:] - resp[:, :, :, :-1]).abs().mean())
+        loss = similarity_weight * similarity + continuity_weight * continuity
+        loss.backward()
+        opt.step()
+        labels = target[0].to(torch.int32).cpu().numpy()
+        n_labels = int(np.unique(labels).size)
+        losses.append(float(loss.detach()))
+        yield DFCStep(it, losses[-1], n_labels, labels)
+        if n_labels <= min_labels:
+            break
+    return DFCResult(labels, n_labels, len(losses), False, losses)
+
+
+def run_dfc(plane: np.ndarray, stop: Callable[[], bool] | None = None,
+            progress: Callable[[DFCStep], None] | None = None, **kwargs) -> DFCResult:
+    """Run :func:`dfc_iterations` to the end, or until ``stop()`` is True; ``progress`` sees each step.
+
+    A stopped run returns the clusters of its last finished iteration, with ``stopped=True``.
+    """
+    gen = dfc_iterations(plane, **kwargs)
+    last: DFCStep | None = None
+    losses: list[float] = []
+    while True:
+        try:
+            last = next(gen)
+        except StopIteration as done:
+            return done.value
+        losses.append(last.loss)
+        if progress is not None:
+            progress(last)
+        if stop is not None and stop():
+            gen.close()
+            return DFCResult(last.labels, last.n_labels, last.iteration, True, losses)
+
+
 def dfc_segment(image: np.ndarray, n_channels: int = 100, lr: float = 0.1, momentum: float = 0.9,
                 max_iter: int = 1000, min_labels: int = 2, seed: int = 0, device: str = "auto",
                 stop: Callable[[], bool] | None = None, **kwargs) -> np.ndarray:
     """Unsupervised segmentation by differentiable feature clustering (Kim, Kanezaki, Tanaka 2020).
 
     A small CNN is trained on the image alone until it uses at most ``min_labels`` clusters; the
-    brighter cluster is foreground (see :func:`clusters_to_mask`). See :mod:`core.dfc` for the
+    brighter cluster is foreground (see :func:`clusters_to_mask`). See :func:`dfc_iterations` for the
     method and extra keywords (``n_conv``, ``continuity_weight``, ``similarity_weight``, ``progress``).
 
     Parameters
@@ -184,12 +299,12 @@ def dfc_segment(image: np.ndarray, n_channels: int = 100, lr: float = 0.1, momen
     ndarray of uint8
         Mask with the image's shape, 1 = foreground.
     """
-    from .dfc import run_dfc  # torch is imported only when DFC runs
-
     arr = check_image(image, name="image")
     planes = arr.reshape((-1,) + arr.shape[-2:])
     out = np.zeros(planes.shape, dtype=np.uint8)
     for i, plane in enumerate(planes):
+        if plane.max() == plane.min():  # a constant plane has no foreground
+            continue
         result = run_dfc(plane, n_channels=n_channels, lr=lr, momentum=momentum, max_iter=max_iter,
                          min_labels=min_labels, seed=seed, device=device, stop=stop, **kwargs)
         if result.n_labels < 2:

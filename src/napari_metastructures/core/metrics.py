@@ -210,6 +210,16 @@ def image_scores(pred, gt, valid=None, prob=None) -> dict:
     return pooled_scores([pred], [gt], [valid], None if prob is None else [prob])
 
 
+def apply_threshold(prob, threshold: float, polarity: str = "high") -> np.ndarray:
+    """Binary uint8 mask ``prob >= threshold`` (polarity ``"high"``) or ``prob <= threshold`` (``"low"``)."""
+    p = np.asarray(prob)
+    if polarity == "high":
+        return (p >= threshold).astype(np.uint8)
+    if polarity == "low":
+        return (p <= threshold).astype(np.uint8)
+    raise InputError(f"polarity must be 'high' or 'low', got {polarity!r}.")
+
+
 def _sweep(scores: np.ndarray, g: np.ndarray, criterion: str):
     """Best cut ``scores >= t`` over every distinct value (plus "nothing"): (value, t, counts)."""
     order = np.argsort(-scores, kind="stable")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.interpolate import RectBivariateSpline
 from scipy.spatial import Voronoi
 
 #: Peak in-focus signal, in photons, for the named noise levels (more photons, less noise).
@@ -45,10 +46,9 @@ def photons_for(noise_level: str | float) -> float:
 def smooth_field(shape: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
     """Smooth random field in [0, 1] with features about ``scale`` pixels across."""
     scale = max(float(scale), 1.0)
-    coarse = [int(np.ceil(s / scale)) + 3 for s in shape]
-    field = ndi.zoom(rng.standard_normal(coarse), scale, order=3, mode="reflect")
-    off = int(scale)
-    field = field[off:off + shape[0], off:off + shape[1]]
+    ny, nx = (int(np.ceil(n / scale)) + 4 for n in shape)
+    spline = RectBivariateSpline(np.arange(ny), np.arange(nx), rng.standard_normal((ny, nx)))
+    field = spline(np.arange(shape[0]) / scale + 1.5, np.arange(shape[1]) / scale + 1.5)
     field = field - field.min()
     top = field.max()
     return (field / top if top > 0 else field).astype(np.float32)
@@ -117,25 +117,33 @@ def measured_snr(image: np.ndarray, mask: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- geometry helpers
 
+def _check_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    if len(shape) != 2 or min(shape) < 16:
+        raise ValueError(f"shape must be 2D with both sides at least 16 px, got {tuple(shape)}")
+    return int(shape[0]), int(shape[1])
+
+
 def _poisson_disc(extent: tuple[float, float], radius: float, rng: np.random.Generator,
-                  candidates: int = 20) -> np.ndarray:
+                  candidates: int = 8) -> np.ndarray:
     """Random points in [0, extent) no closer than ``radius`` (dart throwing on a grid)."""
     cell = radius / np.sqrt(2)
     gh, gw = int(np.ceil(extent[0] / cell)), int(np.ceil(extent[1] / cell))
     grid = -np.ones((gh, gw), dtype=np.int64)
     n_try = int(candidates * extent[0] * extent[1] / radius**2)
     trial = rng.uniform(0, 1, size=(n_try, 2)) * np.asarray(extent)
-    pts: list[np.ndarray] = []
+    pts = np.empty((n_try, 2))
+    n = 0
     r2 = radius * radius
     for p in trial:
         gy, gx = int(p[0] / cell), int(p[1] / cell)
-        near = grid[max(gy - 2, 0):gy + 3, max(gx - 2, 0):gx + 3]
+        near = grid[max(gy - 2, 0):gy + 3, max(gx - 2, 0):gx + 3].ravel()
         near = near[near >= 0]
-        if near.size and (((np.asarray(pts)[near] - p) ** 2).sum(1) < r2).any():
+        if near.size and (((pts[near] - p) ** 2).sum(1) < r2).any():
             continue
-        grid[gy, gx] = len(pts)
-        pts.append(p)
-    return np.asarray(pts)
+        grid[gy, gx] = n
+        pts[n] = p
+        n += 1
+    return pts[:n].copy()
 
 
 def _curve_points(p0: np.ndarray, p1: np.ndarray, ctrl: np.ndarray, step: float = 0.4) -> tuple:
@@ -183,7 +191,7 @@ def er_network(
     tubule_width: float = 3.0,
     open_fraction: float = 0.15,
     sheets: int = 1,
-    haze: float = 0.25,
+    haze: float = 0.3,
     psf_sigma: float = 1.2,
     illumination: float = 0.4,
     background: float = 0.08,
@@ -210,7 +218,7 @@ def er_network(
     open_fraction : float
         Fraction of mesh edges removed.
     sheets : int
-        Number of small ER sheets (filled polygons) added.
+        Number of small ER sheets (irregular flat patches on junctions) added.
     haze : float
         Out-of-focus ER intensity relative to in-focus tubules.
     psf_sigma, illumination, background : float
@@ -225,61 +233,65 @@ def er_network(
     """
     rng = np.random.default_rng(seed)
     photons = photons_for(noise_level)
-    shape = (int(shape[0]), int(shape[1]))
-    skel, val, regions = _mesh(shape, rng, mesh_size, open_fraction)
+    shape = _check_shape(shape)
+    skel, val, junctions = _mesh(shape, rng, mesh_size, open_fraction)
     mask, fluor = _tubes(skel, val, tubule_width / 2)
     if sheets:
-        sheet_mask = _sheets(shape, rng, regions, sheets)
+        sheet_mask = _sheets(shape, rng, junctions, sheets, mesh_size)
         fluor = np.maximum(fluor, sheet_mask * rng.uniform(0.45, 0.6))
         mask |= sheet_mask
     # out-of-focus ER: another, coarser mesh, strongly blurred
     hskel, hval, _ = _mesh(shape, rng, mesh_size * 1.3, open_fraction)
     _, hfluor = _tubes(hskel, hval, tubule_width / 2 + 1)
-    haze_map = haze * ndi.gaussian_filter(hfluor, 5.0) / max(ndi.gaussian_filter(hfluor, 5.0).max(), 1e-6)
-    image = render_optics(fluor, rng, haze=haze_map * 0.6, photons=photons, psf_sigma=psf_sigma,
+    blur = ndi.gaussian_filter(hfluor, 4.0)
+    diffuse = smooth_field(shape, rng, scale=max(shape) / 4)
+    haze_map = haze * (blur / max(blur.max(), 1e-6) + 0.5 * diffuse)
+    image = render_optics(fluor, rng, haze=haze_map, photons=photons, psf_sigma=psf_sigma,
                           illumination=illumination, background=background)
     return image, mask.astype(np.uint8)
 
 
 def _mesh(shape: tuple[int, int], rng: np.random.Generator, mesh_size: float,
-          open_fraction: float) -> tuple[np.ndarray, np.ndarray, list]:
+          open_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Skeleton, per-pixel brightness and junction coordinates of one Voronoi mesh."""
     pad = 2 * mesh_size
     ext = (shape[0] + 2 * pad, shape[1] + 2 * pad)
-    pts = _poisson_disc(ext, mesh_size * 0.8, rng) - pad
+    pts = _poisson_disc(ext, mesh_size * 0.7, rng) - pad
     # thin the seeds where a smooth field is low: bigger polygons there
     field = smooth_field(shape, rng, scale=max(shape) / 2)
     rc = np.clip(np.rint(pts).astype(int), 0, np.array(shape) - 1)
-    keep = rng.uniform(size=len(pts)) < 0.55 + 0.45 * field[rc[:, 0], rc[:, 1]]
+    keep = rng.uniform(size=len(pts)) < 0.35 + 0.65 * field[rc[:, 0], rc[:, 1]]
     pts = pts[keep]
     vor = Voronoi(pts)
-    ridges = np.array([r for r in vor.ridge_vertices if -1 not in r])
+    ridges = np.array([r for r in vor.ridge_vertices if -1 not in r], dtype=np.int64).reshape(-1, 2)
     ridges = ridges[rng.uniform(size=len(ridges)) >= open_fraction]
     p0, p1 = vor.vertices[ridges[:, 0]], vor.vertices[ridges[:, 1]]
     d = p1 - p0
     normal = np.stack([-d[:, 1], d[:, 0]], 1)
     ctrl = (p0 + p1) / 2 + normal * rng.normal(0, 0.15, size=(len(d), 1))
     pts_c, idx = _curve_points(p0, p1, ctrl)
-    bright = rng.uniform(0.6, 1.0, size=len(ridges))
+    bright = rng.uniform(0.45, 1.0, size=len(ridges))
     skel, val = _rasterize(pts_c, bright[idx], shape)
     # beaded look: slow brightness variation along tubules
     val *= 0.75 + 0.5 * smooth_field(shape, rng, scale=6.0)
-    regions = [(vor.points[i], vor.vertices[vor.regions[r]]) for i, r in enumerate(vor.point_region)
-               if vor.regions[r] and -1 not in vor.regions[r]]
-    return skel, val, regions
+    return skel, val, vor.vertices[np.unique(ridges)]
 
 
-def _sheets(shape: tuple[int, int], rng: np.random.Generator, regions: list, n: int) -> np.ndarray:
-    from skimage.draw import polygon
-
+def _sheets(shape: tuple[int, int], rng: np.random.Generator, junctions: np.ndarray, n: int,
+            size: float) -> np.ndarray:
+    """``n`` irregular flat sheets, each centred on a network junction."""
     out = np.zeros(shape, dtype=bool)
-    inside = [poly for c, poly in regions if 0 <= c[0] < shape[0] and 0 <= c[1] < shape[1]]
-    if not inside:
+    inside = junctions[(junctions[:, 0] >= 0) & (junctions[:, 0] < shape[0])
+                       & (junctions[:, 1] >= 0) & (junctions[:, 1] < shape[1])]
+    if not len(inside):
         return out
+    wobble = smooth_field(shape, rng, scale=size / 3) - 0.5
+    yy, xx = np.ogrid[0:shape[0], 0:shape[1]]
     for k in rng.choice(len(inside), size=min(n, len(inside)), replace=False):
-        poly = inside[k]
-        rr, cc = polygon(poly[:, 0], poly[:, 1], shape)
-        out[rr, cc] = True
-    return ndi.binary_dilation(out, iterations=1)
+        cy, cx = inside[k]
+        ry, rx = size * rng.uniform(0.6, 1.1, 2)
+        out |= np.sqrt(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2) + 0.6 * wobble < 1
+    return out
 
 
 # ---------------------------------------------------------------- mitochondria
@@ -329,7 +341,7 @@ def mitochondria(
         raise ValueError(f"foreground_fraction must be in (0, 0.6), got {foreground_fraction}")
     rng = np.random.default_rng(seed)
     photons = photons_for(noise_level)
-    shape = (int(shape[0]), int(shape[1]))
+    shape = _check_shape(shape)
     density = _cell_density(shape, rng)
     mask = np.zeros(shape, dtype=bool)
     fluor = np.zeros(shape, dtype=np.float32)
@@ -341,9 +353,10 @@ def mitochondria(
         m, f = _mito_objects(shape, rng, density, area=missing, puncta_fraction=puncta_fraction)
         mask |= m
         fluor = np.maximum(fluor, f)
-    # out-of-focus mitochondria: more objects, blurred hard; plus diffuse cytoplasmic glow
-    _, hf = _mito_objects(shape, rng, density, area=2.5 * target, puncta_fraction=puncta_fraction)
-    blobs = ndi.gaussian_filter(hf, 7.0) + 0.6 * ndi.gaussian_filter(hf, 18.0)
+    # out-of-focus mitochondria just off the plane (some blur) and far from it (heavy blur)
+    _, near = _mito_objects(shape, rng, density, area=1.0 * target, puncta_fraction=puncta_fraction)
+    _, far = _mito_objects(shape, rng, density, area=2.0 * target, puncta_fraction=puncta_fraction)
+    blobs = ndi.gaussian_filter(near, 3.5) + 1.5 * ndi.gaussian_filter(far, 9.0)
     glow = ndi.gaussian_filter(density, 20.0)
     haze_map = blobs / max(blobs.max(), 1e-6) + 0.35 * glow / max(glow.max(), 1e-6)
     haze_map = haze * haze_map / max(haze_map.max(), 1e-6)

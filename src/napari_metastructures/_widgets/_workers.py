@@ -1,0 +1,677 @@
+"""The run panel shared by the training widgets (iGTT, rough labels): one implementation of both.
+
+Device choice, Run/Stop, progress with elapsed and remaining time, a live plot, streaming of previews
+into output layers, Save/Load/Predict/Export, and input checks. Training is a core generator
+(one ``EpochResult`` per epoch, returns a ``TrainedModel``) run in a napari ``thread_worker``; the
+widget hands the panel a :class:`RunRequest` built from inputs frozen at launch.
+
+Live plot: matplotlib's Qt canvas. matplotlib is already a dependency (pyqtgraph would add one), and
+one redraw of a two-line plot per epoch costs a few ms on the GUI thread, far below the 100 ms stall
+budget (measured in benchmarks/bench_widget_responsiveness.py).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, ProgressBar, PushButton
+from psygnal import Signal
+from qtpy.QtCore import QEvent, QObject, QTimer
+
+from .. import __version__
+from .._tooltips import COMMON
+from ..core.device import DeviceError, available_devices, resolve_device
+from ..core.progress import OutOfMemoryAdvice
+from ..core.supervised import labels_from_probability
+from ..core.validate import InputError, check_image
+from ._layers import FrozenLayer, unique_name, upsert_layer
+
+log = logging.getLogger(__name__)
+MODEL_FILTER = "napari-metastructures model (*.pt);;All files (*)"
+LAYER_EVENTS = ("inserted", "removed", "reordered", "renamed")
+
+
+@dataclass
+class RunRequest:
+    """Everything a run needs, frozen at launch by the widget.
+
+    Attributes
+    ----------
+    inputs : list of FrozenLayer
+        Copies of the input layers; each gets one mask and one probability output layer.
+    start : callable
+        ``start(device, stop)`` returns the core training generator (called in the worker thread).
+    params : dict
+        JSON-friendly parameters, recorded in the outputs' metadata; ``params["epochs"]`` sizes the
+        progress bar.
+    seed : int
+    to_mask : callable or None
+        ``to_mask(prob) -> labels`` for previews (default: 0.5 threshold, or argmax for multi-class).
+    selections : list
+        Per input, the leading-axis indices trained (None = the whole layer). Previews fill only
+        these slices; the others stay 0 until "Predict".
+    """
+
+    inputs: list
+    start: Callable
+    params: dict
+    seed: int
+    to_mask: Optional[Callable] = None
+    selections: list = field(default_factory=list)
+
+    def selection(self, i: int):
+        return self.selections[i] if i < len(self.selections) else None
+
+
+def parse_slices(text: str, n: int, name: str = "slices") -> Optional[list]:
+    """``"all"`` or ``""`` -> None; ``"0-4, 7"`` -> ``[0, 1, 2, 3, 4, 7]`` (checked against ``n``)."""
+    text = (text or "").strip().lower()
+    if text in ("", "all"):
+        return None
+    picked: list = []
+    for part in text.replace(" ", "").split(","):
+        lo, dash, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi) if dash else int(lo)
+        except ValueError:
+            raise InputError(f"{name}: cannot read {part!r}; write 'all' or e.g. '0-4,7'.") from None
+        if a > b or b >= n:
+            raise InputError(f"{name}: {part!r} is outside 0-{n - 1} (the first axis has {n} slices).")
+        picked += [i for i in range(a, b + 1) if i not in picked]
+    return picked
+
+
+def image_problem(layer, crop: int, cache: Optional[dict] = None) -> str:
+    """Why ``layer`` cannot be a training image ("" if it can). Results are cached per data array."""
+    from napari.layers import Image
+
+    if not isinstance(layer, Image):
+        return f"layer '{layer.name}' is a {type(layer).__name__} layer; pick an Image layer."
+    if layer.rgb:
+        return f"layer '{layer.name}' is RGB; split its channels (layer menu > Split RGB) and pick one."
+    key = (id(layer.data), layer.data.shape, str(layer.data.dtype))
+    if cache is not None and key in cache:
+        problem = cache[key]
+    else:
+        try:
+            check_image(layer.data, name=f"layer '{layer.name}'")
+            problem = ""
+        except InputError as err:
+            problem = str(err)
+        if cache is not None:
+            cache.clear()  # keep one entry per widget
+            cache[key] = problem
+    if not problem and min(layer.data.shape[-2:]) < crop:
+        h, w = layer.data.shape[-2:]
+        problem = (f"layer '{layer.name}' is {h}x{w} px, smaller than the {crop}-px training crop; "
+                   "lower 'crop' under Advanced.")
+    return problem
+
+
+def split_probability(prob: np.ndarray, image_shape: tuple, to_mask: Optional[Callable] = None):
+    """``(mask, foreground probability)`` from a binary or a multi-class (leading axis) prediction.
+
+    For multi-class output the probability shown is ``1 - p(first class)``.
+    """
+    prob = np.asarray(prob, dtype=np.float32)
+    multi = prob.shape != tuple(image_shape)
+    if multi and prob.shape[1:] != tuple(image_shape):
+        raise ValueError(f"prediction shape {prob.shape} does not match the image {tuple(image_shape)}")
+    if to_mask is None:
+        to_mask = partial(labels_from_probability, config={"model": {"classes": prob.shape[0] if multi else 1}})
+    return to_mask(prob), (1.0 - prob[0] if multi else prob)
+
+
+def _full_size(frozen: FrozenLayer, selection, prob: np.ndarray, to_mask: Optional[Callable]):
+    """Place the prediction of the trained slices into arrays of the whole layer's shape."""
+    shape = frozen.data.shape
+    if selection is None:
+        return split_probability(prob, shape, to_mask)
+    mask_part, prob_part = split_probability(prob, (len(selection),) + tuple(shape[1:]), to_mask)
+    mask, fg = np.zeros(shape, mask_part.dtype), np.zeros(shape, np.float32)
+    mask[list(selection)], fg[list(selection)] = mask_part, prob_part
+    return mask, fg
+
+
+def collapsible(title: str, content: Container, expanded: bool = False) -> Container:
+    """Wrap ``content`` in a superqt QCollapsible ("Advanced" sections), as a magicgui Container."""
+    from superqt import QCollapsible
+
+    box = QCollapsible(title)
+    box.addWidget(content.native)
+    box.expand(animate=False) if expanded else box.collapse(animate=False)
+    outer = Container(labels=False)
+    outer.margins = (0, 0, 0, 0)
+    outer.native.layout().addWidget(box)
+    outer.box, outer.content = box, content
+    return outer
+
+
+def user_message(err: BaseException, what: str) -> str:
+    """A notification text: our own errors verbatim, anything else with its type."""
+    if isinstance(err, (InputError, OutOfMemoryAdvice, DeviceError)):
+        return str(err)
+    return f"{what} failed ({type(err).__name__}: {err}); see the log for details."
+
+
+def fmt_seconds(s: float) -> str:
+    s = int(round(max(0.0, s)))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class EpochPlot(Container):
+    """Loss (left axis, blue) and foreground % (right axis, orange) per epoch."""
+
+    def __init__(self, fg_label: str = "foreground %", theme: Optional[str] = None) -> None:
+        super().__init__(labels=False)
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        bg, ink = "#262930", "#f0f1f2"
+        try:
+            from napari.utils.theme import get_theme
+
+            t = get_theme(theme or "dark")
+            bg, ink = t.background.as_hex(), t.text.as_hex()
+        except Exception:  # unknown theme: keep the dark defaults
+            pass
+        self.figure = Figure(figsize=(3.2, 1.6), dpi=90, facecolor=bg, layout="constrained")
+        self.ax = self.figure.add_subplot(facecolor=bg)
+        self.ax2 = self.ax.twinx()
+        for ax in (self.ax, self.ax2):
+            ax.tick_params(colors=ink, labelsize=7)
+            for spine in ax.spines.values():
+                spine.set_color(ink)
+        self.ax.set_xlabel("epoch", color=ink, fontsize=7)
+        self.ax.set_ylabel("loss", color="#5ab4f0", fontsize=7)
+        self.ax2.set_ylabel(fg_label, color="#f5a442", fontsize=7)
+        (self.loss_line,) = self.ax.plot([], [], "-o", ms=2, color="#5ab4f0")
+        (self.fg_line,) = self.ax2.plot([], [], "-o", ms=2, color="#f5a442")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setFixedHeight(150)
+        self.canvas.setToolTip(COMMON["plot"])
+        self.native.layout().addWidget(self.canvas)
+        self.points: list = []
+
+    def reset(self) -> None:
+        self.points = []
+        self._redraw()
+
+    def add(self, epoch: int, loss: float, fraction: float) -> None:
+        self.points = [p for p in self.points if p[0] < epoch] + [(epoch, loss, 100.0 * fraction)]
+        self._redraw()
+
+    def _redraw(self) -> None:
+        e, loss, fg = (list(c) for c in zip(*self.points)) if self.points else ([], [], [])
+        self.loss_line.set_data(e, loss)
+        self.fg_line.set_data(e, fg)
+        for ax in (self.ax, self.ax2):
+            ax.relim()
+            ax.autoscale_view()
+        self.canvas.draw_idle()
+
+
+class _CloseWatcher(QObject):
+    """Calls ``callback`` when the watched window gets a programmatic (non-spontaneous) close."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Close and not event.spontaneous():
+            self._callback()
+        return False
+
+
+class RunPanel(Container):
+    """Device, Run/Stop, progress, live plot, and Save/Load/Predict/Export for one widget.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+    method : str
+        Recorded in output metadata, e.g. ``"igtt"``.
+    suffix : str
+        Output layer names: ``<image><suffix>`` (mask) and ``<image><suffix>_prob``.
+    prepare : callable
+        ``prepare() -> RunRequest``; may raise InputError, shown as a notification.
+    validate : callable
+        ``validate() -> str``: why the inputs cannot run, or "" when they can.
+    on_layers_changed : callable, optional
+        Called when layers are added, removed, reordered or renamed (before re-validating).
+    fg_label : str
+        Right-axis label of the plot.
+    """
+
+    started = Signal()
+    epoch_done = Signal(object)  # the EpochResult, after the output layers were updated
+    run_finished = Signal(str)  # "finished", "stopped" or "failed"
+    predicted = Signal(object)  # the mask layer written by Predict
+
+    def __init__(self, viewer, method: str, suffix: str, prepare: Callable, validate: Callable[[], str],
+                 on_layers_changed: Optional[Callable] = None, fg_label: str = "foreground %") -> None:
+        self.viewer, self.method, self.suffix = viewer, method, suffix
+        self._prepare, self._validate, self._on_layers = prepare, validate, on_layers_changed
+        self.model = None
+        self.worker = None
+        self.status = "idle"
+        self.mask_layers: list = []  # masks of the latest run or prediction (Export writes these)
+        self._made: list = []  # every output layer made, for "clear previous results"
+        self._stop, self._done = threading.Event(), threading.Event()
+        self._done.set()
+        self._closed = self._running = False
+        self._request: Optional[RunRequest] = None
+        self._outputs: list = []  # (mask name, prob name) per input of the current run
+        self._t0, self._last, self._epoch_seconds = 0.0, None, []
+        self._device = None
+
+        self.device = ComboBox(label="device", choices=[(lab, val) for val, lab in available_devices()],
+                               value="auto", tooltip=COMMON["device"])
+        self.device_info = Label(value="")
+        self.clear_previous = CheckBox(text="clear previous results", value=True,
+                                       tooltip=COMMON["clear_previous"])
+        self.problem = Label(value="")
+        self.run_button = PushButton(text="Run", tooltip=COMMON["run"])
+        self.stop_button = PushButton(text="Stop", enabled=False, tooltip=COMMON["stop"])
+        self.progress = ProgressBar(min=0, max=1, value=0, label="progress", tooltip=COMMON["progress"])
+        self.progress.native.setFormat("epoch %v / %m")
+        self.timing = Label(value="")
+        self.plot = EpochPlot(fg_label, getattr(viewer, "theme", None))
+        self.model_info = Label(value="model: none yet (run, or load one)")
+        self.save_button = PushButton(text="Save model…", enabled=False, tooltip=COMMON["save_model"])
+        self.load_button = PushButton(text="Load model…", tooltip=COMMON["load_model"])
+        self.predict_on = ComboBox(label="predict on", choices=self._image_choices, nullable=True,
+                                   tooltip=COMMON["predict_on"])
+        self.predict_button = PushButton(text="Predict", enabled=False, tooltip=COMMON["predict"])
+        self.export_button = PushButton(text="Export mask…", enabled=False, tooltip=COMMON["export_mask"])
+        rows = [Container(widgets=pair, layout="horizontal", labels=False) for pair in (
+            [self.run_button, self.stop_button], [self.save_button, self.load_button],
+            [self.predict_button, self.export_button])]
+        for row in rows:
+            row.margins = (0, 0, 0, 0)
+        super().__init__(widgets=[self.device, self.device_info, self.clear_previous, self.problem, rows[0],
+                                  self.progress, self.timing, self.plot, self.model_info, rows[1],
+                                  self.predict_on, rows[2]])
+        for label in (self.device_info, self.problem, self.timing, self.model_info):
+            label.native.setWordWrap(True)
+        self.problem.native.setStyleSheet("color: #f5a442")
+
+        self._clock = QTimer()
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._tick)
+        self.device.changed.connect(self.refresh)
+        self.run_button.changed.connect(self.run)
+        self.stop_button.changed.connect(self.stop)
+        self.save_button.changed.connect(self._ask_save)
+        self.load_button.changed.connect(self._ask_load)
+        self.predict_button.changed.connect(self.predict)
+        self.export_button.changed.connect(self._ask_export)
+        self.predict_on.changed.connect(self._update_buttons)
+        for name in LAYER_EVENTS:
+            getattr(viewer.layers.events, name).connect(self._layers_changed)
+        self._watch_close()
+        self.refresh()
+
+    # ---------------------------------------------------------------- state
+    @property
+    def running(self) -> bool:
+        """True while a training run or a prediction is in progress."""
+        return self._running
+
+    def _image_choices(self, _widget=None) -> list:
+        from napari.layers import Image
+
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _layers_changed(self, *_) -> None:
+        if self._closed:
+            return
+        if self._on_layers is not None:
+            self._on_layers()
+        self.predict_on.reset_choices()
+        self.refresh()
+
+    def refresh(self, *_) -> str:
+        """Re-validate the inputs; enable Run, or disable it and say why (tooltip and warning line)."""
+        if self._closed:
+            return ""
+        try:
+            choice = resolve_device(self.device.value)
+            self.device_info.value = f"runs on {choice.name} ({choice.reason})"
+            problem = self._validate()
+        except DeviceError as err:
+            self.device_info.value, problem = "", str(err)
+        if not self._running:
+            self.run_button.enabled = not problem
+            self.run_button.tooltip = f"Cannot run: {problem}" if problem else COMMON["run"]
+            self.problem.value = f"⚠ {problem}" if problem else ""
+            self.problem.visible = bool(problem)
+        self._update_buttons()
+        return problem
+
+    def _update_buttons(self, *_) -> None:
+        if self._closed:
+            return
+        idle, model = not self._running, self.model is not None
+        self.save_button.enabled = idle and model
+        self.load_button.enabled = idle
+        self.predict_button.enabled = idle and model and self.predict_on.value is not None
+        self.export_button.enabled = idle and any(layer in self.viewer.layers for layer in self.mask_layers)
+
+    def _set_running(self, running: bool) -> None:
+        self._running = running
+        self.stop_button.enabled = running
+        self.device.enabled = not running
+        if running:
+            self.run_button.enabled = False
+            self._update_buttons()
+            self._clock.start()
+        else:
+            self._clock.stop()
+            self.refresh()
+
+    # ---------------------------------------------------------------- training
+    def run(self, *_) -> None:
+        """Freeze the inputs (the widget's ``prepare``) and start training in a worker thread."""
+        from napari.qt.threading import create_worker
+
+        if self._running or self.refresh():
+            return
+        try:
+            request = self._prepare()
+            choice = resolve_device(self.device.value)
+        except (InputError, DeviceError) as err:
+            self._notify_error(str(err))
+            return
+        if self.clear_previous.value:
+            self.clear_results()
+        self._request, self._device, self._outputs = request, choice, []
+        for frozen in request.inputs:
+            mask = unique_name(self.viewer, f"{frozen.name}{self.suffix}")
+            self._outputs.append((mask, unique_name(self.viewer, f"{mask}_prob")))
+        self._stop.clear()
+        self._done.clear()
+        self._last, self.status, self._epoch_seconds = None, "running", []
+        self.plot.reset()
+        self.progress.max, self.progress.value = max(1, int(request.params.get("epochs", 1))), 0
+        self.timing.value = f"starting on {choice.name}…"
+        log.info("%s: training on %s (%s)", self.method, choice.name, choice.reason)
+        self.worker = create_worker(_train_stream, request, choice.device, self._stop, self._done,
+                                    _start_thread=False, _ignore_errors=True)
+        self.worker.yielded.connect(self._on_epoch)
+        self.worker.returned.connect(self._on_returned)
+        self.worker.errored.connect(self._on_error)
+        self.worker.finished.connect(self._on_finished)
+        self._t0 = time.perf_counter()
+        self._set_running(True)
+        self.started.emit()
+        self.worker.start()
+
+    def stop(self, *_) -> None:
+        """Ask the run to end after the current batch; the last preview and the model are kept."""
+        if self._running and self._request is not None:
+            self._stop.set()
+            self.stop_button.enabled = False
+            self._tick()
+
+    def _metadata(self, frozen: FrozenLayer, index: int) -> dict:
+        last, req, sel = self._last, self._request, self._request.selection(index)
+        return {
+            "method": self.method, "source": frozen.name, "slices": "all" if sel is None else list(sel),
+            "params": dict(req.params), "seed": int(req.seed), "device": self._device.device,
+            "device_name": self._device.name, "version": __version__, "status": self.status,
+            "epoch": int(last.epoch) if last else 0, "n_epochs": int(last.n_epochs) if last else 0,
+            "timings": {"elapsed_s": round(time.perf_counter() - self._t0, 3),
+                        "epoch_s": [round(float(s), 4) for s in self._epoch_seconds]},
+        }
+
+    def _on_epoch(self, item) -> None:
+        result, outputs = item
+        if self._closed:
+            return
+        self._last = result
+        self._epoch_seconds = [*self._epoch_seconds[: result.epoch - 1], result.seconds]
+        self.progress.max, self.progress.value = result.n_epochs, result.epoch
+        self.plot.add(result.epoch, result.loss, result.foreground_fraction)
+        self._tick()
+        if outputs is not None:
+            self.mask_layers = [self._write_outputs(*names, *pair, self._request.inputs[i],
+                                                    self._metadata(self._request.inputs[i], i))
+                                for i, (names, pair) in enumerate(zip(self._outputs, outputs))]
+        self.epoch_done.emit(result)
+
+    def _write_outputs(self, mask_name: str, prob_name: str, mask, prob, frozen: FrozenLayer, meta: dict):
+        """Update (or add) the probability and mask layers in place; returns the mask layer."""
+        layers = [
+            upsert_layer(self.viewer, prob_name, prob, kind="image", scale=frozen.scale,
+                         translate=frozen.translate, metadata=meta, colormap="magma",
+                         contrast_limits=(0.0, 1.0), blending="additive", visible=False),
+            upsert_layer(self.viewer, mask_name, mask, kind="labels", scale=frozen.scale,
+                         translate=frozen.translate, metadata=meta, opacity=0.6),
+        ]
+        self._made += [layer for layer in layers if all(layer is not m for m in self._made)]
+        return layers[1]
+
+    def _update_metadata(self) -> None:
+        for i, frozen in enumerate(self._request.inputs):
+            for name in self._outputs[i]:
+                if name in self.viewer.layers:
+                    self.viewer.layers[name].metadata = self._metadata(frozen, i)
+
+    def _tick(self) -> None:
+        if self._closed or not self._running or self._request is None:
+            return
+        text = f"{fmt_seconds(time.perf_counter() - self._t0)} elapsed"
+        last = self._last
+        if last is not None:
+            left = np.mean(self._epoch_seconds or [last.seconds]) * (last.n_epochs - last.epoch)
+            text += f" · about {fmt_seconds(left)} left · loss {last.loss:.4g}"
+            text += f" · {last.message}" if last.message else ""
+        self.timing.value = ("stopping after this batch… " if self._stop.is_set() else "") + text
+
+    def _on_returned(self, model) -> None:
+        self.status = "stopped" if self._stop.is_set() else "finished"
+        if not self._closed and model is not None:
+            self._set_model(model)
+
+    def _on_error(self, err: BaseException) -> None:
+        log.error("%s run failed", self.method, exc_info=(type(err), err, err.__traceback__))
+        self.status = "failed"
+        if not self._closed:
+            self._notify_error(user_message(err, f"{self.method} run"))
+
+    def _on_finished(self) -> None:
+        if self._closed:
+            return
+        if self.status == "running":  # ended without a return value (aborted)
+            self.status = "stopped"
+        self._update_metadata()
+        epochs = f"{self._last.epoch}/{self._last.n_epochs} epochs" if self._last else "no epoch"
+        self._set_running(False)
+        if self.status != "failed":
+            self.timing.value = f"{self.status}: {epochs} in {fmt_seconds(time.perf_counter() - self._t0)}"
+        self.run_finished.emit(self.status)
+
+    def clear_results(self) -> None:
+        """Remove every output layer this panel made (masks and probabilities)."""
+        for layer in self._made:
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self._made, self.mask_layers = [], []
+        self._update_buttons()
+
+    # ---------------------------------------------------------------- model
+    def _set_model(self, model) -> None:
+        self.model = model
+        m = (getattr(model, "config", {}) or {}).get("model", {})
+        epochs = len(getattr(model, "history", []) or [])
+        self.model_info.value = (f"model: {m.get('arch', '?')} / {m.get('encoder', '?')}, "
+                                 f"{m.get('classes', 1)} output(s), {epochs} epoch(s) trained")
+        self._update_buttons()
+
+    def save_model(self, path) -> Path:
+        """Save the current model to ``path`` (one file, written atomically)."""
+        if self.model is None:
+            raise InputError("no model to save yet: run training or load a model first.")
+        return self.model.save(path)
+
+    def load_model(self, path) -> None:
+        """Load a model saved by this plugin; Predict then uses it."""
+        from ..core.model import TrainedModel
+
+        self._set_model(TrainedModel.load(path))
+
+    def predict(self, *_) -> None:
+        """Segment the 'predict on' layer with the current model, in a worker thread."""
+        from napari.qt.threading import create_worker
+
+        layer = self.predict_on.value
+        if self.model is None or layer is None or self._running:
+            return
+        try:
+            problem = image_problem(layer, crop=1)
+            if problem:
+                raise InputError(problem)
+            frozen, choice = FrozenLayer.from_layer(layer), resolve_device(self.device.value)
+        except (InputError, DeviceError) as err:
+            self._notify_error(str(err))
+            return
+        self._set_running(True)
+        self.stop_button.enabled = False
+        self.timing.value = f"predicting '{frozen.name}' on {choice.name}…"
+        self.worker = create_worker(_predict, self.model, frozen, choice.device, _start_thread=False,
+                                    _ignore_errors=True)
+        self.worker.returned.connect(partial(self._on_predicted, frozen, choice))
+        self.worker.errored.connect(lambda err: self._notify_error(user_message(err, "Predict")))
+        self.worker.finished.connect(lambda: None if self._closed else self._set_running(False))
+        self.worker.start()
+
+    def _on_predicted(self, frozen: FrozenLayer, choice, out) -> None:
+        if self._closed:
+            return
+        meta = {"method": self.method, "source": frozen.name, "slices": "all", "status": "predicted",
+                "params": dict(self.model.config), "device": choice.device, "device_name": choice.name,
+                "version": __version__, "model_version": self.model.version}
+        name = f"{frozen.name}{self.suffix}"
+        self.mask_layers = [self._write_outputs(name, f"{name}_prob", *out, frozen, meta)]
+        self.timing.value = f"predicted '{frozen.name}' into '{name}'"
+        self.predicted.emit(self.mask_layers[0])
+
+    def export_masks(self, path) -> list:
+        """Write the latest mask layer(s) as TIFF with scale; into folder ``path`` when several."""
+        from ..io import write_tiff
+
+        layers = [layer for layer in self.mask_layers if layer in self.viewer.layers]
+        if not layers:
+            raise InputError("no mask to export yet: run or predict first.")
+        path = Path(path)
+        single = len(layers) == 1 and path.suffix.lower() in (".tif", ".tiff")
+        targets = [path] if single else [path / f"{layer.name}.tif" for layer in layers]
+        return [write_tiff(target, np.asarray(layer.data), scale=tuple(layer.scale), params=dict(layer.metadata),
+                           layer_type="labels", translate=tuple(layer.translate))
+                for layer, target in zip(layers, targets)]
+
+    # ---------------------------------------------------------------- dialogs
+    def _ask_save(self, *_) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _f = QFileDialog.getSaveFileName(self.native, "Save model", f"{self.method}_model.pt", MODEL_FILTER)
+        if path:
+            self._guard(lambda: self.save_model(path), f"Saved the model to {path}", "Save model")
+
+    def _ask_load(self, *_) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _f = QFileDialog.getOpenFileName(self.native, "Load model", "", MODEL_FILTER)
+        if path:
+            self._guard(lambda: self.load_model(path), f"Loaded the model from {path}", "Load model")
+
+    def _ask_export(self, *_) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        if len(self.mask_layers) > 1:
+            path = QFileDialog.getExistingDirectory(self.native, "Export the masks into a folder")
+        else:
+            name = self.mask_layers[0].name if self.mask_layers else "mask"
+            path, _f = QFileDialog.getSaveFileName(self.native, "Export mask", f"{name}.tif", "TIFF (*.tif *.tiff)")
+        if path:
+            self._guard(lambda: self.export_masks(path), f"Exported to {path}", "Export mask")
+
+    def _guard(self, action: Callable, done: str, what: str) -> None:
+        from napari.utils.notifications import show_info
+
+        try:
+            action()
+        except Exception as err:  # shown to the user, never a traceback in the viewer
+            log.exception(what)
+            self._notify_error(user_message(err, what))
+        else:
+            show_info(done)
+
+    def _notify_error(self, message: str) -> None:
+        from napari.utils.notifications import show_error
+
+        show_error(message)
+        if not self._closed:
+            self.timing.value = f"⚠ {message}"
+
+    # ---------------------------------------------------------------- closing
+    def _watch_close(self) -> None:
+        from qtpy.QtWidgets import QApplication
+
+        window = getattr(getattr(self.viewer, "window", None), "_qt_window", None)
+        if window is not None:
+            self._close_watcher = _CloseWatcher(self.shutdown)
+            window.installEventFilter(self._close_watcher)
+            window.destroyed.connect(self.shutdown)
+        self.native.destroyed.connect(self.shutdown)
+        if QApplication.instance() is not None:
+            QApplication.instance().aboutToQuit.connect(self.shutdown)
+
+    def shutdown(self, *_, timeout: float = 30.0) -> None:
+        """The viewer or widget is closing: stop the run, wait for its thread, drop late signals."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        for name in LAYER_EVENTS:
+            getattr(self.viewer.layers.events, name).disconnect(self._layers_changed)
+        try:
+            self._clock.stop()
+        except RuntimeError:  # the Qt object is already gone
+            pass
+        if self.worker is not None:
+            self.worker.quit()
+        if not self._done.wait(timeout):
+            log.warning("%s: the training thread did not stop within %.0f s", self.method, timeout)
+
+
+def _train_stream(request: RunRequest, device: str, stop: threading.Event, done: threading.Event):
+    """Worker body: run the core generator; turn previews into full-size (mask, prob) here, off the
+    GUI thread; return the trained model."""
+    try:
+        gen = request.start(device, stop.is_set)
+        while True:
+            try:
+                result = next(gen)
+            except StopIteration as fin:
+                return fin.value
+            outputs = None
+            if result.preview is not None:
+                outputs = [_full_size(frozen, request.selection(i), prob, request.to_mask)
+                           for i, (frozen, prob) in enumerate(zip(request.inputs, result.preview))]
+            yield result, outputs
+    finally:
+        done.set()
+
+
+def _predict(model, frozen: FrozenLayer, device: str):
+    prob = model.predict(frozen.data, device=device)
+    return split_probability(prob, frozen.data.shape, partial(labels_from_probability, config=model.config))

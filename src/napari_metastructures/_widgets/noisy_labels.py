@@ -1,0 +1,230 @@
+"""Dock widget "Noisy labels": live preview of every noise family on a Labels layer."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox
+from qtpy.QtCore import QTimer
+
+from .._tooltips import NOISY_LABELS as TIPS
+from ..core.noise import KINDS, kind_parameters, make_noisy, noise_summary
+from ..core.validate import InputError, check_labels
+from ._layers import unique_name, upsert_layer
+
+if TYPE_CHECKING:
+    import napari
+
+DEBOUNCE_MS = 150
+#: Classes shown in the matrix read-out; larger matrices are cut.
+SHOW_CLASSES = 6
+
+
+def _preview_colormap(source, top: int, ignore: int):
+    """The source's colours for 1..top, with background and the ignore value transparent."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    values = np.arange(1, min(int(top), 1024) + 1)
+    colors = source.colormap.map(values) if values.size else []
+    table = {int(v): c for v, c in zip(values, colors)}
+    table.update({0: "transparent", int(ignore): "transparent", None: "gray"})
+    return DirectLabelColormap(color_dict=table)
+
+
+def format_summary(summary: dict) -> str:
+    """Matrix, rank and error rate as monospaced text."""
+    q = summary["transition_matrix"]
+    m = min(len(q), SHOW_CLASSES)
+    cell = lambda v: "   -  " if v is None else f"{v:6.3f}"  # noqa: E731
+    lines = ["Q[clean, noisy]  " + "".join(f"{j:>7}" for j in range(m)) + (" ..." if len(q) > m else "")]
+    lines += [f"{i:>15}  " + " ".join(cell(v) for v in q[i][:m]) for i in range(m)]
+    err = summary["error_rate"]
+    lines.append(f"rank {summary['rank']}   pixel error {'-' if err is None else f'{100 * err:.2f}%'}"
+                 f"   ignored {100 * summary['ignored_fraction']:.1f}%")
+    return "\n".join(lines)
+
+
+class NoisyLabelsWidget(Container):
+    """Pick a Labels layer and a noise family; see the noisy labels and their transition matrix."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:  # npe2 injects the viewer
+        self._viewer = viewer
+        self._result = None  # last good preview: dict(data, params, source, kind, scale, translate, colormap)
+        self.source = ComboBox(name="source", label="labels", choices=self._source_choices, nullable=True)
+        self.family = ComboBox(name="family", choices=KINDS, value="flip")
+        self.p = FloatSpinBox(name="p", min=0.0, max=1.0, step=0.01, value=0.2)
+        self.separate = CheckBox(name="separate", text="separate fg/bg rates")
+        self.p_fg_to_bg = FloatSpinBox(name="p_fg_to_bg", label="p fg->bg", min=0.0, max=1.0, step=0.01, value=0.2)
+        self.p_bg_to_fg = FloatSpinBox(name="p_bg_to_fg", label="p bg->fg", min=0.0, max=1.0, step=0.01, value=0.05)
+        self.exact = CheckBox(name="exact", text="exact counts")
+        self.iterations = SpinBox(name="iterations", min=1, max=50, value=1)
+        self.ops = LineEdit(name="ops", value="de")
+        self.n_classes = SpinBox(name="n_classes", label="classes", min=0, max=255, value=0)
+        self.target = SpinBox(name="target", label="target class", min=1, max=65534, value=1)
+        self.instances = ComboBox(name="instances", choices=self._instance_choices, nullable=True)
+        self.ignore_value = SpinBox(name="ignore_value", label="ignore value", min=1, max=65535, value=255)
+        self.per_frame = CheckBox(name="per_frame", text="per 2D frame")
+        self.seed = SpinBox(name="seed", min=0, max=2**31 - 1, value=0)
+        self.live = CheckBox(name="live", text="live preview", value=True)
+        self.run_button = PushButton(name="run_button", text="Run")
+        self.keep_button = PushButton(name="keep_button", text="Keep")
+        self.status = Label(name="status")
+        self.summary = Label(name="summary")
+        self._params = {  # core parameter name -> widget
+            "p": self.p, "p_fg_to_bg": self.p_fg_to_bg, "p_bg_to_fg": self.p_bg_to_fg, "exact": self.exact,
+            "iterations": self.iterations, "ops": self.ops, "n_classes": self.n_classes,
+            "target": self.target, "instances": self.instances, "ignore_value": self.ignore_value,
+            "spatial_ndim": self.per_frame,
+        }
+        inputs = [self.source, self.family, self.p, self.separate, self.p_fg_to_bg, self.p_bg_to_fg,
+                  self.exact, self.iterations, self.ops, self.n_classes, self.target, self.instances,
+                  self.ignore_value, self.per_frame, self.seed, self.live]
+        readout = Container(widgets=[self.status, self.summary], labels=False)
+        super().__init__(widgets=[*inputs, self.run_button, self.keep_button, readout])
+        for widget in [*inputs, self.run_button, self.keep_button]:
+            widget.tooltip = TIPS.get(widget.name, "")
+        self.summary.native.setStyleSheet("font-family: monospace;")
+        self.status.native.setWordWrap(True)
+
+        self._timer = QTimer(self.native)  # dies with the widget
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self.preview)
+        for widget in inputs:
+            widget.changed.connect(self._on_change)
+        self.run_button.changed.connect(self.preview)
+        self.keep_button.changed.connect(self.keep)
+        self._layer_events = (viewer.layers.events.inserted, viewer.layers.events.removed)
+        for event in self._layer_events:
+            event.connect(self._refresh_choices)
+        self.native.destroyed.connect(self._disconnect)
+        self._on_change()
+
+    # ------------------------------------------------------------------ choices and state
+    def _source_choices(self, _widget=None):
+        from napari.layers import Image, Labels
+
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, (Labels, Image))]
+
+    def _instance_choices(self, _widget=None):
+        from napari.layers import Labels
+
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Labels)]
+
+    def _refresh_choices(self, _event=None) -> None:
+        try:
+            self.source.reset_choices()
+            self.instances.reset_choices()
+        except RuntimeError:  # the Qt side is gone
+            self._disconnect()
+
+    def _disconnect(self, *_args) -> None:
+        for event in self._layer_events:
+            event.disconnect(self._refresh_choices)
+
+    def problem(self) -> str | None:
+        """Why the chosen layer cannot be used, or None."""
+        from napari.layers import Labels
+
+        layer = self.source.value
+        if layer is None:
+            return "Add or pick a Labels layer."
+        if not isinstance(layer, Labels):
+            return (f"{layer.name} is an {type(layer).__name__} layer, not Labels; pick a Labels layer "
+                    "(or convert it: right-click > Convert to Labels).")
+        if layer.multiscale:
+            return f"{layer.name} is multiscale; noisy labels need a single-scale Labels layer."
+        try:
+            check_labels(layer.data, name=layer.name)
+        except InputError as err:
+            return str(err)
+        return None
+
+    def _on_change(self, _value=None) -> None:
+        """Show the family's parameters, validate the layer, and schedule a preview."""
+        takes = set(kind_parameters(self.family.value))
+        separate = "p_fg_to_bg" in takes and self.separate.value
+        layer = self.source.value
+        for name, widget in self._params.items():
+            widget.visible = name in takes
+        self.separate.visible = "p_fg_to_bg" in takes
+        self.p.visible = "p" in takes and not separate
+        self.p_fg_to_bg.visible = self.p_bg_to_fg.visible = separate
+        self.per_frame.visible = "spatial_ndim" in takes and layer is not None and layer.ndim > 2
+        self.seed.visible = "seed" in takes
+        problem = self.problem()
+        for button in (self.run_button, self.keep_button):
+            button.enabled = problem is None
+            button.tooltip = problem or TIPS.get(button.name, "")
+        self.status.value = problem or ""
+        if problem is None and self.live.value:
+            self._timer.start()
+
+    def parameters(self) -> dict:
+        """Core parameters of the chosen family from the controls (None = the core's default)."""
+        takes = kind_parameters(self.family.value)
+        params = {name: w.value for name, w in self._params.items() if name in takes}
+        if "p_fg_to_bg" in params:
+            if self.separate.value:
+                params["p"] = None
+            else:
+                params["p_fg_to_bg"] = params["p_bg_to_fg"] = None
+        if "n_classes" in params:
+            params["n_classes"] = params["n_classes"] or None
+        if "spatial_ndim" in params:
+            layer = self.source.value
+            params["spatial_ndim"] = 2 if params["spatial_ndim"] and layer is not None and layer.ndim > 2 else None
+        if params.get("instances") is not None:
+            params["instances"] = np.asarray(params["instances"].data)
+        return params
+
+    # ---------------------------------------------------------------------------- actions
+    def preview(self, _value=None):
+        """Compute the noisy labels now and show them as ``<source>_<family>``; returns the layer."""
+        self._timer.stop()
+        problem = self.problem()
+        if problem:
+            self.status.value = problem
+            return None
+        layer, kind = self.source.value, self.family.value
+        params = self.parameters()
+        try:
+            clean = check_labels(layer.data, name=layer.name)
+            noisy, record = make_noisy(clean, kind, seed=self.seed.value, **params)
+            ignore = record.get("ignore_value", self.ignore_value.value)
+            summary = noise_summary(clean, noisy, n_classes=params.get("n_classes"), ignore_value=ignore)
+            colormap = _preview_colormap(layer, int(noisy.max()), ignore)
+        except InputError as err:  # keep the last good preview
+            self.status.value = str(err)
+            return None
+        except Exception as err:  # noqa: BLE001 -- never a traceback in the viewer
+            self.status.value = f"{kind} failed: {type(err).__name__}: {err}"
+            return None
+        if params.get("instances") is not None:
+            record["instances"] = self.instances.value.name
+        record["source"] = layer.name
+        meta = {"noise": record}
+        scale, translate = tuple(layer.scale), tuple(layer.translate)
+        out = upsert_layer(self._viewer, f"{layer.name}_{kind}", noisy, "labels", scale=scale,
+                           translate=translate, metadata=meta, colormap=colormap)
+        self._result = dict(data=noisy, meta=meta, source=layer.name, kind=kind, scale=scale,
+                            translate=translate, colormap=colormap)
+        self.status.value = f"preview: {out.name}"
+        self.summary.value = format_summary(summary)
+        return out
+
+    def keep(self, _value=None):
+        """Freeze the current preview as a new Labels layer with its parameters and seed."""
+        if self._timer.isActive() or self._result is None:
+            self.preview()
+        res = self._result
+        if res is None:
+            return None
+        seed = res["meta"]["noise"].get("seed")
+        base = f"{res['source']}_{res['kind']}" + (f"_seed{seed}" if seed is not None else "_kept")
+        kept = self._viewer.add_labels(
+            np.array(res["data"], copy=True), name=unique_name(self._viewer, base), scale=res["scale"],
+            translate=res["translate"], metadata={"noise": dict(res["meta"]["noise"])}, colormap=res["colormap"],
+        )
+        self.status.value = f"kept as {kept.name}"
+        return kept

@@ -1,0 +1,137 @@
+"""``metastructures baseline``: segment images with Otsu, local Gaussian, Sato + Otsu or DFC.
+
+Each ``IMAGE`` gives ``DIR/<stem>_mask.tif`` (uint8, 1 = foreground, the image's pixel size kept) and
+its parameters beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..core.validate import InputError
+
+TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
+
+
+def tiff_stem(name: str) -> str | None:
+    """File name without its TIFF suffix (``a.ome.tif`` -> ``a``), or None if it is not a TIFF."""
+    lower = name.lower()
+    for suffix in TIFF_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def _sigmas(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sigmas: write numbers separated by commas, got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"--sigmas: needs positive numbers, got {text!r}")
+    return values
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("baseline", help="segment images with a classical or unsupervised baseline",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="greyscale TIFF images")
+    p.add_argument("--method", required=True, choices=["otsu", "local", "sato", "dfc"],
+                   help="otsu: global Otsu; local: local Gaussian threshold; sato: Sato ridges + Otsu; "
+                        "dfc: differentiable feature clustering (Kim et al. 2020)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for <stem>_mask.tif files")
+    # defaults (None) come from the core functions, so there is one copy of each
+    p.add_argument("--block-size", type=int, help="local: neighbourhood width in px, odd (default 51)")
+    p.add_argument("--offset", type=float,
+                   help="local: subtracted from the local mean, as a fraction of the intensity range "
+                        "(default -0.05)")
+    p.add_argument("--sigmas", type=_sigmas, help="sato: ridge scales in px, e.g. 1,2 (default 1,2)")
+    p.add_argument("--max-iter", type=int, help="dfc: most iterations per image (default 1000)")
+    p.add_argument("--n-channels", type=int, help="dfc: feature channels / initial clusters (default 100)")
+    p.add_argument("--lr", type=float, help="dfc: SGD learning rate (default 0.1)")
+    p.add_argument("--min-labels", type=int, help="dfc: stop at this many clusters (default 2)")
+    p.add_argument("--seed", type=int, help="dfc: seed for the network weights (default 0)")
+    p.add_argument("--device", help="dfc: auto, cpu, cuda[:i] or mps (default auto)")
+    p.set_defaults(func=run)
+
+
+#: Which command-line options each method takes.
+OPTIONS = {
+    "otsu": [],
+    "local": ["block_size", "offset"],
+    "sato": ["sigmas"],
+    "dfc": ["n_channels", "lr", "max_iter", "min_labels", "seed", "device"],
+}
+
+
+def method_params(args: argparse.Namespace) -> dict:
+    """All parameters of the chosen baseline: those given on the command line, else the core defaults."""
+    import inspect
+
+    from ..core.baselines import METHODS
+
+    signature = inspect.signature(METHODS[args.method]).parameters
+    params = {}
+    for name in OPTIONS[args.method]:
+        value = getattr(args, name, None)
+        params[name] = signature[name].default if value is None else value
+    if "sigmas" in params:
+        params["sigmas"] = list(params["sigmas"])
+    return params
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import __version__
+    from ..core.baselines import METHODS
+    from ..core.device import DeviceError
+    from ..core.validate import check_image
+    from ..io import read_image, write_tiff
+
+    out = Path(args.out)
+    paths = [Path(p) for p in args.images]
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"{path}: no such file.")
+        if tiff_stem(path.name) is None:
+            raise InputError(f"{path}: expected a TIFF image (.tif or .tiff).")
+    stems = [tiff_stem(p.name) for p in paths]
+    clash = sorted({s for s in stems if stems.count(s) > 1})
+    if clash:
+        raise InputError(f"several images share the name {clash[0]!r}; their masks would overwrite each other.")
+    ignored = sorted({n for opts in OPTIONS.values() for n in opts} - set(OPTIONS[args.method]))
+    ignored = ["--" + n.replace("_", "-") for n in ignored if getattr(args, n, None) is not None]
+    if ignored:
+        print(f"note: {', '.join(ignored)} do not apply to --method {args.method}; ignored.", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    params = method_params(args)
+    fn = METHODS[args.method]
+    for path in paths:
+        layer = read_image(path)
+        data = check_image(layer.data, name=str(path))
+        extra = {}
+        if args.method == "dfc":
+            extra["progress"] = _dfc_progress(path.name)
+        t0 = time.perf_counter()
+        try:
+            mask = fn(data, **params, **extra)
+        except DeviceError as err:
+            raise InputError(str(err)) from None
+        seconds = time.perf_counter() - t0
+        target = out / f"{tiff_stem(path.name)}_mask.tif"
+        write_tiff(target, mask, scale=layer.scale, translate=layer.translate, layer_type="labels", params={
+            "method": args.method, **params, "source": str(path), "seconds": round(seconds, 3),
+            "napari_metastructures": __version__,
+        })
+        print(f"{path.name}: {args.method} -> {target} ({mask.mean():.1%} foreground, {seconds:.2f} s)")
+    return 0
+
+
+def _dfc_progress(name: str):
+    def report(step) -> None:
+        if step.iteration == 1 or step.iteration % 50 == 0:
+            print(f"  {name}: iteration {step.iteration}, loss {step.loss:.3f}, {step.n_labels} clusters",
+                  file=sys.stderr)
+
+    return report

@@ -1,0 +1,128 @@
+"""The DMI and soft-IoU losses of iGTT, and closed-form scores of threshold candidates.
+
+Binary DMI
+----------
+With ``P = [p; 1-p]`` and ``S = [y; 1-y]`` over N pixels (rows x pixels), the 2 x 2 matrix
+``P S^T`` has determinant ``N * sum(p y) - sum(p) * sum(y) = N^2 cov(p, y)``. So
+
+    L_DMI = -log(|det(P S^T)| + 0.001) = -log(N^2 |cov(p, y)| + 0.001)
+
+(no 1/N, as in the paper). We never form the determinant in float32: at 256 x 256 its entries
+reach about 6.5e4 and the difference of two such products loses every significant digit when p and
+y are nearly independent. :func:`dmi_loss` uses the covariance form with float64 sums.
+
+Candidates in closed form
+-------------------------
+For a threshold candidate ``s = [P > t]`` with foreground fraction q and class means mu1 (above t)
+and mu0 (at or below t), ``cov(P, s) = q (1 - q) (mu1 - mu0)``. One ``searchsorted`` of the
+pixels against the K sorted thresholds and two ``bincount`` calls give q, mu1, mu0 for every
+candidate: O(N log K + K) with no determinants (:func:`candidate_stats`).
+
+The sign-blindness of DMI (``p`` and ``1 - p`` score the same, because |cov| is symmetric) is
+resolved outside this module, from the image (see ``candidates.py``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DMI_EPS = 1e-3
+
+
+def dmi_loss(p, y, eps: float = DMI_EPS):
+    """Binary L_DMI = -log(|N sum(p y) - sum(p) sum(y)| + eps), summed over the whole batch.
+
+    Parameters
+    ----------
+    p : torch.Tensor
+        Foreground probabilities, any shape.
+    y : torch.Tensor
+        Targets in [0, 1] (pseudo-labels), same shape.
+    eps : float
+        0.001 as in the paper.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar, float32 (computed in float64, differentiable in p).
+    """
+    import torch
+
+    p64 = p.reshape(-1).double()
+    y64 = y.reshape(-1).double()
+    n = p64.numel()
+    det = n * (p64 * y64).sum() - p64.sum() * y64.sum()
+    return (-torch.log(det.abs() + eps)).float()
+
+
+def soft_iou_loss(p, y, weight=None, eps: float = 1e-6, squared_union: bool = False):
+    """Soft IoU loss ``1 - sum(w p y) / (sum(w (p + y - p y)) + eps)`` over the whole batch.
+
+    ``squared_union=True`` uses ``p**2`` in the union as the official code does.
+    ``weight`` (same shape, optional) weights pixels, e.g. to ignore some.
+    """
+    pu = p * p if squared_union else p
+    inter = p * y
+    union = pu + y - inter
+    if weight is not None:
+        inter, union = inter * weight, union * weight
+    return 1.0 - inter.sum() / (union.sum() + eps)
+
+
+def dmi_determinant(p: np.ndarray, y: np.ndarray) -> float:
+    """Reference: ``det(P S^T)`` built as a 2 x 2 matrix product in float64 (for tests)."""
+    p = np.asarray(p, np.float64).ravel()
+    y = np.asarray(y, np.float64).ravel()
+    P = np.stack([p, 1.0 - p])
+    S = np.stack([y, 1.0 - y])
+    return float(np.linalg.det(P @ S.T))
+
+
+def thresholds(prob: np.ndarray, k: int = 30) -> np.ndarray:
+    """K thresholds evenly spaced from min to max of ``prob`` (float64)."""
+    prob = np.asarray(prob)
+    return np.linspace(float(prob.min()), float(prob.max()), int(k))
+
+
+def candidate_stats(prob: np.ndarray, thresh: np.ndarray) -> dict:
+    """Foreground fraction and class means of every candidate ``prob > t`` in one pass.
+
+    Returns
+    -------
+    dict
+        ``q`` (fraction above), ``mu1`` (mean above), ``mu0`` (mean at or below), ``n`` (pixels),
+        ``var0``/``var1`` (within-class variances); arrays of length K (NaN-free: empty classes get 0).
+    """
+    x = np.asarray(prob, np.float64).ravel()
+    t = np.asarray(thresh, np.float64)
+    n = x.size
+    # bin b holds t[b-1] < x <= t[b]; x > t[k]  <=>  bin > k
+    bins = np.searchsorted(t, x, side="left")
+    counts = np.bincount(bins, minlength=t.size + 1).astype(np.float64)
+    sums = np.bincount(bins, weights=x, minlength=t.size + 1)
+    sq = np.bincount(bins, weights=x * x, minlength=t.size + 1)
+    c_below, s_below, q_below = np.cumsum(counts)[:-1], np.cumsum(sums)[:-1], np.cumsum(sq)[:-1]
+    c_above, s_above, q_above = n - c_below, sums.sum() - s_below, sq.sum() - q_below
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu0 = np.where(c_below > 0, s_below / np.maximum(c_below, 1), 0.0)
+        mu1 = np.where(c_above > 0, s_above / np.maximum(c_above, 1), 0.0)
+        var0 = np.where(c_below > 0, q_below / np.maximum(c_below, 1) - mu0**2, 0.0)
+        var1 = np.where(c_above > 0, q_above / np.maximum(c_above, 1) - mu1**2, 0.0)
+    return {"q": c_above / n, "mu1": mu1, "mu0": mu0, "n": n,
+            "var0": np.maximum(var0, 0.0), "var1": np.maximum(var1, 0.0)}
+
+
+def dmi_candidate_scores(prob: np.ndarray, thresh: np.ndarray, eps: float = DMI_EPS) -> np.ndarray:
+    """L_DMI of every candidate ``[prob > t]`` against ``prob``, in closed form (lower is better).
+
+    Equals ``-log(|det(P S_k^T)| + eps)`` with ``det = N^2 q (1-q) (mu1 - mu0)``.
+    """
+    st = candidate_stats(prob, thresh)
+    det = st["n"] ** 2 * st["q"] * (1.0 - st["q"]) * (st["mu1"] - st["mu0"])
+    return -np.log(np.abs(det) + eps)
+
+
+def dmi_candidate_scores_det(prob: np.ndarray, thresh: np.ndarray, eps: float = DMI_EPS) -> np.ndarray:
+    """The same scores by K explicit determinants (slow reference, for tests and benchmarks)."""
+    x = np.asarray(prob, np.float64).ravel()
+    return np.array([-np.log(abs(dmi_determinant(x, (x > t).astype(np.float64))) + eps)
+                     for t in np.asarray(thresh)])

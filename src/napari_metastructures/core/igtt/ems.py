@@ -1,0 +1,73 @@
+"""EMS: turn a threshold candidate into a sparse, jittered pseudo-label.
+
+As in the paper: skeletonize the candidate mask; shift every skeleton pixel by an independent
+integer offset drawn uniformly from [-r, r] on each axis (r = 1); keep ``ceil(keep * n)``
+(keep = 0.1) of the shifted pixels at random, where n is the number of skeleton pixels; every
+other pixel is background.
+
+"Shifted pixels" are counted as distinct positions (two skeleton pixels shifted onto the same
+position are one pixel), so the mask holds exactly ``ceil(keep * n)`` pixels whenever enough
+distinct positions exist; with r = 1 they always do, because at most 9 skeleton pixels can land on
+one position. Shifts that leave the image are clipped to its border.
+
+Every random step takes the ``rng`` passed in (a numpy Generator or a seed).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from skimage.morphology import skeletonize
+
+
+def skeleton(mask: np.ndarray) -> np.ndarray:
+    """Boolean skeleton of a 2D binary mask."""
+    m = np.asarray(mask).astype(bool)
+    if not m.any():
+        return np.zeros(m.shape, bool)
+    return skeletonize(m)
+
+
+def ems_points(points: np.ndarray, shape: tuple, rng, radius: int = 1,
+               keep: float = 0.1) -> np.ndarray:
+    """Shift ``points`` (n x 2 row/col) by independent offsets in [-radius, radius], keep a fraction.
+
+    Returns the kept positions, ``(m, 2)`` int64, distinct, with ``m = min(ceil(keep n), distinct)``.
+    """
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    pts = np.asarray(points, np.int64).reshape(-1, 2)
+    n = len(pts)
+    if n == 0:
+        return np.zeros((0, 2), np.int64)
+    shifts = rng.integers(-int(radius), int(radius) + 1, size=(n, 2))
+    moved = pts + shifts
+    moved[:, 0] = np.clip(moved[:, 0], 0, shape[0] - 1)
+    moved[:, 1] = np.clip(moved[:, 1], 0, shape[1] - 1)
+    distinct = np.unique(moved, axis=0)
+    m = min(math.ceil(keep * n), len(distinct))
+    pick = rng.choice(len(distinct), size=m, replace=False)
+    return distinct[np.sort(pick)]
+
+
+def ems(mask: np.ndarray, rng, radius: int = 1, keep: float = 0.1) -> np.ndarray:
+    """EMS pseudo-label of one 2D candidate mask: a uint8 image with the kept shifted skeleton pixels.
+
+    Parameters
+    ----------
+    mask : ndarray
+        2D binary candidate (foreground = 1).
+    rng : numpy Generator or int
+        Randomness for the shifts and the kept subset.
+    radius : int
+        Largest shift per axis (r).
+    keep : float
+        Fraction of skeleton pixels kept.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"ems needs a 2D mask, got shape {mask.shape}")
+    pts = np.argwhere(skeleton(mask))
+    kept = ems_points(pts, mask.shape, rng, radius, keep)
+    out = np.zeros(mask.shape, np.uint8)
+    out[kept[:, 0], kept[:, 1]] = 1
+    return out

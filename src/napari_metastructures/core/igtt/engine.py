@@ -1,0 +1,322 @@
+"""The iGTT training loop as a generator: one :class:`EpochResult` per epoch, returns the model.
+
+Each epoch (paper, with our documented choices):
+
+1. Choose a threshold candidate of the current prediction P for every image
+   (:mod:`.candidates`), with polarity from the image.
+2. Refine it with EMS (:mod:`.ems`) into the pseudo-labels Y* (skipped when ``use_ems=False``).
+3. Train on random crops against Y* with ``L = L_DMI + L_IoU`` (:mod:`.dmi`).
+4. Predict P on the whole images (tiled) for the next epoch and for the preview.
+
+Start (the zero-gradient trap): with Y* all black, ``det(P S^T) = 0`` and the soft IoU is constant,
+so the paper's first epoch learns nothing and its first pseudo-labels are thresholds of a random
+network. We start from ``P0 =`` the preprocessed image itself (clipped to [0, 1]): the first
+pseudo-labels are an EMS-refined threshold candidate of the image, and the first gradient is
+non-zero. Preprocessing (percentile normalisation, optional haze removal) is the same for the
+network input and P0 and is saved with the model.
+
+Outputs are "calibrated": P is mapped monotonically so that the chosen candidate is exactly
+``output > 0.5`` (see :func:`.candidates.calibrate`); a saved model repeats the selection per image.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Callable, Generator, Optional, Sequence
+
+import numpy as np
+
+from ... import __version__
+from ..device import resolve_device, set_cpu_threads
+from ..model import TrainedModel, build_model
+from ..progress import EpochResult, StopRequested, check_stop, oom_advice
+from ..tiling import predict_tiled
+from ..training_data import CropSampler, as_slices, preprocess
+from ..validate import InputError, check_image
+from .candidates import Choice, calibrate, select, select_batch
+from .dmi import dmi_loss, soft_iou_loss
+from .ems import ems
+
+
+@dataclass
+class IgttConfig:
+    """Every iGTT setting. Use :meth:`preset` for the ``fast`` (default) and ``paper`` settings."""
+
+    preset: str = "fast"
+    # model
+    arch: str = "unet"
+    encoder: str = "resnet18"
+    encoder_depth: int = 3
+    decoder_channels: Optional[tuple] = (64, 32, 16)
+    # data
+    crop: int = 128
+    batch_size: int = 8
+    norm_low: float = 1.0
+    norm_high: float = 99.8
+    background_sigma: Optional[float] = None
+    # schedule
+    epochs: int = 10
+    steps_per_epoch: int = 0  # 0: from coverage
+    coverage: float = 1.0  # crops per epoch cover this many times the pixels
+    min_steps: int = 8
+    max_steps: Optional[int] = None  # cap on batches per epoch (tests, quick runs)
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_step: int = 0  # StepLR step in epochs (0: constant)
+    lr_gamma: float = 0.1
+    # iGTT
+    start: str = "image"  # "image" (P0 = image) or "black" (paper: Y* all black first)
+    n_thresholds: int = 30
+    criterion: str = "image-otsu"
+    selection: str = "image"  # "image" or "batch"
+    use_ems: bool = True
+    ems_radius: int = 1
+    ems_keep: float = 0.1
+    iou_weight: float = 1.0
+    dmi_weight: float = 1.0
+    squared_union: bool = False
+    early_stop: bool = True
+    early_stop_change: float = 0.01  # 1 - Dice between consecutive candidates
+    early_stop_patience: int = 2
+    # prediction and progress
+    tile: int = 256
+    overlap: int = 32
+    predict_batch: int = 4
+    preview_every: int = 1
+    threads: Optional[int] = None
+
+    @classmethod
+    def preset(cls, name: str = "fast", **overrides) -> "IgttConfig":
+        """``fast`` (default; CPU-friendly) or ``paper`` (the official settings), plus overrides."""
+        name = (name or "fast").lower()
+        if name == "fast":
+            base = cls(preset="fast")
+        elif name == "paper":
+            base = cls(preset="paper", encoder_depth=5, decoder_channels=None, crop=256, batch_size=32,
+                       epochs=100, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=1e-3,
+                       lr_step=20, lr_gamma=0.1, criterion="dmi", selection="batch", early_stop=False,
+                       squared_union=True, start="black", background_sigma=None, preview_every=5)
+        else:
+            raise ValueError(f"unknown preset {name!r}; use 'fast' or 'paper'")
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown iGTT setting(s): {', '.join(sorted(unknown))}")
+        return replace(base, **overrides)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if d["decoder_channels"] is not None:
+            d["decoder_channels"] = list(d["decoder_channels"])
+        return d
+
+    def model_dict(self) -> dict:
+        return {"arch": self.arch, "encoder": self.encoder, "encoder_depth": self.encoder_depth,
+                "decoder_channels": list(self.decoder_channels) if self.decoder_channels else None,
+                "in_channels": 1, "classes": 1}
+
+    def preprocess_dict(self) -> dict:
+        return {"low": self.norm_low, "high": self.norm_high, "background_sigma": self.background_sigma}
+
+    def calibration_dict(self) -> dict:
+        return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}
+
+
+def _as_image_list(images) -> list:
+    if isinstance(images, np.ndarray):
+        return [images]
+    return list(images)
+
+
+def _choose(probs: list, pres: list, cfg: IgttConfig) -> list:
+    if cfg.selection == "batch":
+        return select_batch(probs, pres, cfg.n_thresholds, cfg.criterion)
+    if cfg.selection != "image":
+        raise ValueError(f"selection must be 'image' or 'batch', got {cfg.selection!r}")
+    return [select(p, x, cfg.n_thresholds, cfg.criterion) for p, x in zip(probs, pres)]
+
+
+def _change(prev: Optional[list], cur: list) -> float:
+    """1 - Dice between two sets of candidate masks (1.0 when there is no previous set)."""
+    if prev is None:
+        return 1.0
+    inter = sum(int(np.count_nonzero(a & b)) for a, b in zip(prev, cur))
+    total = sum(int(np.count_nonzero(a)) + int(np.count_nonzero(b)) for a, b in zip(prev, cur))
+    return 0.0 if total == 0 else 1.0 - 2.0 * inter / total
+
+
+def _regroup(slices: list, shapes: list) -> list:
+    out, i = [], 0
+    for shape in shapes:
+        n = int(np.prod(shape[:-2], dtype=np.int64)) if len(shape) > 2 else 1
+        out.append(np.stack(slices[i:i + n]).reshape(shape) if len(shape) > 2 else slices[i])
+        i += n
+    return out
+
+
+def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: str = "auto",
+          stop: Optional[Callable[[], bool]] = None) -> Generator[EpochResult, None, TrainedModel]:
+    """Train iGTT on one or many images (no labels). A generator.
+
+    Parameters
+    ----------
+    images : ndarray or sequence of ndarray
+        2D images, 3D stacks or time-lapses (split into 2D slices over the last two axes); any sizes.
+    config : IgttConfig
+        Defaults to ``IgttConfig.preset("fast")``.
+    seed : int
+        Seeds the network initialisation (torch), crops, augmentation and EMS (numpy).
+    device : str
+        ``auto``, ``cuda``, ``cuda:i``, ``mps`` or ``cpu``.
+    stop : callable, optional
+        Polled before every batch; when it returns True, the generator returns at once with the
+        model after the last completed batch.
+
+    Yields
+    ------
+    EpochResult
+        One per epoch; ``preview`` holds calibrated probability maps (one per input image).
+
+    Returns
+    -------
+    TrainedModel
+        As ``StopIteration.value``. After a full run, ``model.outputs`` holds the final calibrated
+        probability maps and ``model.masks`` the uint8 masks of the training images (not saved).
+    """
+    import torch
+
+    cfg = config or IgttConfig.preset("fast")
+    imgs = [check_image(im, name=f"image {i}") for i, im in enumerate(_as_image_list(images))]
+    if not imgs:
+        raise InputError("iGTT needs at least one image.")
+    shapes = [im.shape for im in imgs]
+    choice_dev = resolve_device(device)
+    dev = torch.device(choice_dev.device)
+    if dev.type == "cpu":
+        set_cpu_threads(cfg.threads)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+
+    spec = cfg.preprocess_dict()
+    pres = [preprocess(sl, spec) for im in imgs for sl in as_slices(im)]
+    net = build_model(**{k: v for k, v in cfg.model_dict().items() if k != "in_channels"}).to(dev)
+    sampler = CropSampler(pres, None, crop=cfg.crop, seed=rng.spawn(1)[0])
+    ems_rng = rng.spawn(1)[0]
+    steps = cfg.steps_per_epoch or sampler.steps_per_epoch(cfg.batch_size, cfg.coverage, cfg.min_steps)
+    if cfg.max_steps:
+        steps = min(steps, int(cfg.max_steps))
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
+    use_amp = dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+
+    model_config = {"kind": "igtt", "model": cfg.model_dict(), "preprocess": spec,
+                    "calibration": cfg.calibration_dict(), "training": cfg.to_dict(), "seed": int(seed),
+                    "device": choice_dev.device, "device_name": choice_dev.name}
+    result = TrainedModel(net, model_config, __version__, [])
+
+    def predict_all() -> list:
+        with oom_advice(str(dev), cfg.predict_batch, cfg.tile):
+            return [predict_tiled(net, x, cfg.tile, cfg.overlap, cfg.predict_batch, dev) for x in pres]
+
+    if cfg.start == "image":
+        probs = [np.clip(x, 0.0, 1.0) for x in pres]
+    elif cfg.start == "black":
+        probs = None  # Y* all black in epoch 1, as in the paper
+    else:
+        raise ValueError(f"start must be 'image' or 'black', got {cfg.start!r}")
+    choices = None if probs is None else _choose(probs, pres, cfg)
+    calm = 0
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        if choices is None:
+            targets = [np.zeros(x.shape, np.float32) for x in pres]
+            masks, fraction = None, 0.0
+        else:
+            masks = [c.mask(p).astype(bool) for c, p in zip(choices, probs)]
+            fraction = float(sum(m.sum() for m in masks) / sum(m.size for m in masks))
+            if cfg.use_ems:
+                targets = [ems(m, ems_rng, cfg.ems_radius, cfg.ems_keep).astype(np.float32) for m in masks]
+            else:
+                targets = [m.astype(np.float32) for m in masks]
+        sampler.set_targets(targets)
+        net.train()
+        losses = []
+        try:
+            with oom_advice(str(dev), cfg.batch_size, cfg.crop):
+                for _ in range(steps):
+                    check_stop(stop)
+                    x, y = sampler.sample(cfg.batch_size)
+                    xb = torch.from_numpy(x).to(dev)
+                    yb = torch.from_numpy(y[:, None]).to(dev)
+                    opt.zero_grad(set_to_none=True)
+                    amp = (torch.autocast("cuda", dtype=torch.float16) if use_amp
+                           else contextlib.nullcontext())
+                    with amp:
+                        logits = net(xb)
+                    p = torch.sigmoid(logits.float())
+                    loss = cfg.dmi_weight * dmi_loss(p, yb) + cfg.iou_weight * soft_iou_loss(
+                        p, yb, squared_union=cfg.squared_union)
+                    if scaler is not None:
+                        scaler.scale(loss).backward()
+                        scaler.step(opt)
+                        scaler.update()
+                    else:
+                        loss.backward()
+                        opt.step()
+                    losses.append(float(loss.detach()))
+        except StopRequested:
+            net.eval()
+            result.config["stopped"] = f"stopped in epoch {epoch}"
+            result.outputs = result.masks = None  # the model moved on since the last prediction
+            return result
+        if sched is not None:
+            sched.step()
+        probs = predict_all()
+        new_choices = _choose(probs, pres, cfg)
+        new_masks = [c.mask(p).astype(bool) for c, p in zip(new_choices, probs)]
+        choices = new_choices
+        change = _change(masks, new_masks)
+        calm = calm + 1 if change < cfg.early_stop_change else 0
+        last = epoch == cfg.epochs or (cfg.early_stop and calm >= cfg.early_stop_patience)
+        outputs = [calibrate(p, c) for p, c in zip(probs, new_choices)]
+        message = ""
+        if last and epoch < cfg.epochs:
+            message = "early stop: pseudo-labels stopped changing"
+        record = EpochResult(
+            epoch=epoch, n_epochs=cfg.epochs, loss=float(np.mean(losses)) if losses else float("nan"),
+            foreground_fraction=fraction, seconds=time.perf_counter() - t0,
+            preview=_regroup(outputs, shapes) if (last or epoch % max(1, cfg.preview_every) == 0) else None,
+            message=message,
+            extra={"change": round(change, 5), "steps": len(losses),
+                   "thresholds": [round(c.threshold, 5) for c in new_choices[:16]]},
+        )
+        result.history.append(record.as_dict())
+        result.outputs = _regroup(outputs, shapes)
+        result.masks = _regroup([(o > 0.5).astype(np.uint8) for o in outputs], shapes)
+        yield record
+        if last:
+            break
+    net.eval()
+    return result
+
+
+def run(images, config: Optional[IgttConfig] = None, seed: int = 0, device: str = "auto",
+        stop: Optional[Callable[[], bool]] = None,
+        on_epoch: Optional[Callable[[EpochResult], None]] = None) -> TrainedModel:
+    """Run :func:`train` to the end (or the stop request) and return the model."""
+    gen = train(images, config, seed, device, stop)
+    while True:
+        try:
+            record = next(gen)
+        except StopIteration as done:
+            return done.value
+        if on_epoch is not None:
+            on_epoch(record)

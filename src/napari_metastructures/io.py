@@ -1,0 +1,446 @@
+"""TIFF / OME-TIFF reading and writing, pixel size <-> layer scale, and the npe2 hooks.
+
+Scale is in micrometres per pixel for X, Y and Z and in the file's time unit for T;
+axes without a physical size (C, S, ...) get 1.
+
+Writing is atomic: data go to a temporary file beside the target, which then replaces
+the target with ``os.replace``; a failed write leaves no file behind.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import tifffile
+
+from napari_metastructures import __version__
+from napari_metastructures.core.validate import MAX_BYTES, InputError
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+#: Axis orders used when writing N-D data (ImageJ hyperstack order).
+AXES_BY_NDIM = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TZCYX"}
+_IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
+_UM_PER = {"m": 1e6, "cm": 1e4, "mm": 1e3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0,
+           "micrometer": 1.0, "nm": 1e-3, "nanometer": 1e-3, "pm": 1e-6, "Å": 1e-4}
+
+
+@dataclass
+class ImageFile:
+    """An image read from disk, with what napari needs to place it."""
+
+    data: np.ndarray
+    scale: tuple[float, ...]
+    translate: tuple[float, ...]
+    axes: str
+    name: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    layer_type: str = "image"
+
+
+# ---------------------------------------------------------------- reading
+
+def read_image(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> ImageFile:
+    """Read a TIFF or OME-TIFF (2D to 5D) with its pixel size as scale.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``.tif`` / ``.tiff`` / ``.ome.tif`` file.
+    max_bytes : int
+        Refuse files whose pixel data would take more memory than this.
+
+    Returns
+    -------
+    ImageFile
+
+    Raises
+    ------
+    InputError
+        If the file is missing, empty, not a TIFF, corrupt, too large, or not 2D to 5D.
+    """
+    path = Path(path)
+    label = path.name
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        raise InputError(f"{label}: unsupported file type '{path.suffix}'; this reader opens .tif/.tiff files.")
+    if not path.is_file():
+        raise InputError(f"{label}: no such file ({path}).")
+    if path.stat().st_size == 0:
+        raise InputError(f"{label}: the file is empty (0 bytes).")
+    try:
+        with _tifffile_warnings() as warned, tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise InputError(f"{label}: the TIFF holds no images.")
+            series = tif.series[0]
+            axes = series.axes
+            need = int(np.prod(series.shape, dtype=np.int64)) * np.dtype(series.dtype).itemsize
+            if need > max_bytes:
+                raise InputError(
+                    f"{label}: {series.shape} {series.dtype} needs {need / 1024**3:.1f} GiB, more than the "
+                    f"{max_bytes / 1024**3:.1f} GiB limit; crop it or split it first."
+                )
+            data = series.asarray()
+            info = _pixel_sizes(tif, series)
+            n_series = len(tif.series)
+        bad = [w for w in warned if any(k in w.lower() for k in _CORRUPT_HINTS)]
+        if bad:
+            raise InputError(f"{label}: the file looks truncated or corrupt ({bad[0]}).")
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError(f"{label}: not enough memory to load it; crop it or split it first.") from None
+    except Exception as err:  # tifffile raises many types for broken files
+        raise InputError(f"{label}: not a readable TIFF file (corrupt or truncated?): {err}") from None
+
+    data, axes = _drop_singletons(data, axes)
+    if data.size == 0:
+        raise InputError(f"{label}: the image is empty (shape {data.shape}).")
+    spatial = axes.replace("S", "") if axes.endswith("S") else axes
+    if not 2 <= len(spatial) <= 5:
+        raise InputError(f"{label}: needs 2D to 5D data, got axes '{axes}' with shape {data.shape}.")
+    sizes = dict(info["sizes"])
+    offsets: dict[str, float] = {}
+    written = AXES_BY_NDIM.get(len(info.get("scale") or ()))
+    if written:  # our own file: exact scale/translate, matched by axis letter
+        sizes.update(zip(written, info["scale"]))
+        if len(info.get("translate") or ()) == len(written):
+            offsets.update(zip(written, info["translate"]))
+    scale = tuple(float(sizes.get(a, 1.0)) for a in axes)
+    translate = tuple(float(offsets.get(a, 0.0)) for a in axes)
+    metadata = {"source": str(path), "axes": axes, "unit": info.get("unit"), "format": info["format"]}
+    if warned:
+        metadata["warnings"] = list(warned)
+    if n_series > 1:
+        metadata["note"] = f"file holds {n_series} series; only the first was read"
+    sidecar = _read_sidecar(path)
+    if sidecar is not None:
+        metadata["params"] = sidecar.get("params", sidecar)
+    layer_type = info.get("layer_type", "image")
+    if layer_type == "labels" and not np.issubdtype(data.dtype, np.integer):
+        layer_type = "image"
+    return ImageFile(data=data, scale=scale, translate=translate, axes=axes, name=_stem(path),
+                     metadata=metadata, layer_type=layer_type)
+
+
+_CORRUPT_HINTS = ("corrupt", "invalid page offset", "invalid offset", "truncated", "unexpected end")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _tifffile_warnings():
+    """Collect what tifffile logs while reading (it logs, rather than raises, on many broken files)."""
+    logger = logging.getLogger("tifffile")
+    handler = _Collect()
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _drop_singletons(data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
+    """Drop length-1 axes other than Y and X, so a 1xZxYX file reads as ZYX."""
+    keep = [i for i, (a, n) in enumerate(zip(axes, data.shape)) if n > 1 or a in "YX"]
+    if len(keep) == data.ndim:
+        return data, axes
+    return data.reshape([data.shape[i] for i in keep]), "".join(axes[i] for i in keep)
+
+
+def _pixel_sizes(tif: tifffile.TiffFile, series: Any) -> dict[str, Any]:
+    """Pixel sizes per axis letter from (in order) our own description, OME, ImageJ, TIFF tags."""
+    page = series.pages[0] if series.pages else tif.pages[0]
+    out: dict[str, Any] = {"sizes": {}, "unit": None, "format": "tiff"}
+    ours: dict[str, Any] = {}
+    if tif.is_shaped and tif.shaped_metadata:
+        ours = dict(tif.shaped_metadata[0])
+    if tif.is_imagej and tif.imagej_metadata:
+        ij = tif.imagej_metadata
+        out["format"] = "imagej"
+        ours = {k: ij[k] for k in ("scale", "translate", "layer_type") if k in ij}
+        res = _resolution_um(page, unit_factor=_UM_PER.get(str(ij.get("unit", "")).strip(), 1.0))
+        out["sizes"].update(res)
+        if "spacing" in ij:
+            out["sizes"]["Z"] = float(ij["spacing"]) * _UM_PER.get(str(ij.get("unit", "")).strip(), 1.0)
+        if "finterval" in ij:
+            out["sizes"]["T"] = float(ij["finterval"])
+        out["unit"] = "µm" if ij.get("unit") else None
+    elif tif.is_ome and tif.ome_metadata:
+        out["format"] = "ome-tiff"
+        out["sizes"].update(_ome_sizes(tif.ome_metadata))
+        out["unit"] = "µm"
+    else:
+        res = _resolution_um(page)
+        out["sizes"].update(res)
+        if res:
+            out["unit"] = "µm"
+    for key in ("scale", "translate"):
+        value = ours.get(key)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = None
+        if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
+            out[key] = [float(v) for v in value]
+    if ours.get("layer_type") in ("image", "labels"):
+        out["layer_type"] = ours["layer_type"]
+    return out
+
+
+def _resolution_um(page: Any, unit_factor: float | None = None) -> dict[str, float]:
+    """X/Y pixel size in micrometres from XResolution/YResolution, or {} if absent or a screen default."""
+    tags = page.tags
+    if "XResolution" not in tags or "YResolution" not in tags:
+        return {}
+    xres, yres = (_rational(tags[k].value) for k in ("XResolution", "YResolution"))
+    if not (xres > 0 and yres > 0):
+        return {}
+    unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
+    if unit_factor is None:
+        if unit == 2:  # inch; 72/96/300 dpi are screen or print defaults, not a pixel size
+            if round(xres) in (72, 96, 150, 300) and xres == yres:
+                return {}
+            unit_factor = 25400.0
+        elif unit == 3:
+            unit_factor = 1e4
+        else:
+            if xres == 1 and yres == 1:
+                return {}
+            unit_factor = 1.0
+    return {"X": unit_factor / xres, "Y": unit_factor / yres}
+
+
+def _rational(value: Any) -> float:
+    if isinstance(value, tuple):
+        return value[0] / value[1] if value[1] else 0.0
+    return float(value)
+
+
+def _ome_sizes(xml: str) -> dict[str, float]:
+    """PhysicalSizeX/Y/Z (to micrometres) and TimeIncrement from OME-XML."""
+    root = ET.fromstring(xml)
+    pixels = next((e for e in root.iter() if e.tag.split("}")[-1] == "Pixels"), None)
+    if pixels is None:
+        return {}
+    sizes: dict[str, float] = {}
+    for axis in "XYZ":
+        value = pixels.get(f"PhysicalSize{axis}")
+        if value is not None:
+            unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")
+            sizes[axis] = float(value) * _UM_PER.get(unit, 1.0)
+    if pixels.get("TimeIncrement") is not None:
+        sizes["T"] = float(pixels.get("TimeIncrement"))
+    return sizes
+
+
+def _read_sidecar(path: Path) -> dict | None:
+    side = path.with_name(_stem(path) + ".json")
+    if not side.is_file():
+        return None
+    try:
+        value = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+# ---------------------------------------------------------------- writing
+
+def write_tiff(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    scale: tuple[float, ...] | None = None,
+    params: dict | None = None,
+    layer_type: str = "image",
+    translate: tuple[float, ...] | None = None,
+) -> Path:
+    """Write an image or labels array (2D to 5D) to TIFF, atomically, keeping its scale.
+
+    X/Y scale goes into XResolution/YResolution (pixels per micrometre), Z scale into the
+    ImageJ ``spacing``, T into ``finterval``; the full scale, translate and layer type also
+    go into the description so our reader restores them exactly. uint8, uint16 and float32
+    data are written as ImageJ hyperstacks (axes ``YX``, ``ZYX``, ``TZYX``, ``TZCYX``);
+    other dtypes (e.g. int32/uint32 labels) as plain TIFF with resolution in pixels per cm.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Target file; ``.tif`` is added if it has no TIFF suffix.
+    data : ndarray
+        2D to 5D array; bool is stored as uint8.
+    scale : tuple of float, optional
+        Pixel size per axis (default 1).
+    params : dict, optional
+        Parameters that made the data; written with the scale to a JSON sidecar
+        ``<stem>.json`` beside the TIFF (atomically too).
+    layer_type : {"image", "labels"}
+        Stored in the description; our reader opens labels files as Labels layers.
+    translate : tuple of float, optional
+        Layer offset per axis, stored in the description.
+
+    Returns
+    -------
+    Path
+        The written TIFF.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        path = path.with_name(path.name + ".tif")
+    arr = np.asarray(data)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if arr.ndim not in AXES_BY_NDIM:
+        raise InputError(f"{path.name}: can write 2D to 5D data, got shape {arr.shape}.")
+    if arr.size == 0:
+        raise InputError(f"{path.name}: nothing to write, the data are empty (shape {arr.shape}).")
+    scale = tuple(float(s) for s in (scale if scale is not None else (1.0,) * arr.ndim))
+    translate = tuple(float(t) for t in (translate if translate is not None else (0.0,) * arr.ndim))
+    if len(scale) != arr.ndim or len(translate) != arr.ndim:
+        raise InputError(f"{path.name}: scale {scale} / translate {translate} do not match {arr.ndim}D data.")
+    if not all(np.isfinite(s) and s > 0 for s in scale):
+        raise InputError(f"{path.name}: scale must be positive numbers, got {scale}.")
+    axes = AXES_BY_NDIM[arr.ndim]
+    sy, sx = scale[-2], scale[-1]
+    extra = {"scale": list(scale), "translate": list(translate), "layer_type": layer_type}
+    if arr.dtype in _IMAGEJ_DTYPES:
+        meta: dict[str, Any] = {"axes": axes, "unit": "micron", **extra}
+        if "Z" in axes:
+            meta["spacing"] = scale[axes.index("Z")]
+        if "T" in axes:
+            meta["finterval"] = scale[axes.index("T")]
+        meta["scale"], meta["translate"] = json.dumps(meta["scale"]), json.dumps(meta["translate"])
+        kwargs: dict[str, Any] = dict(imagej=True, resolution=(1 / sx, 1 / sy), metadata=meta)
+    else:
+        kwargs = dict(resolution=(1e4 / sx, 1e4 / sy), resolutionunit="CENTIMETER",
+                      metadata={"axes": axes, "unit": "micrometer", **extra})
+    _atomic(path, lambda tmp: tifffile.imwrite(tmp, arr, software="napari-metastructures", **kwargs))
+    if params is not None:
+        side = {"image": path.name, "layer_type": layer_type, "shape": list(arr.shape), "dtype": str(arr.dtype),
+                "scale": list(scale), "translate": list(translate), "params": _jsonable(params),
+                "written_by": f"napari-metastructures {__version__}"}
+        text = json.dumps(side, indent=2, ensure_ascii=False)
+        _atomic(path.with_name(_stem(path) + ".json"), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return path
+
+
+def _atomic(path: Path, write: Callable[[str], Any]) -> None:
+    """Run ``write(tmp)`` on a temporary file in ``path``'s folder, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = str(path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part"))
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any, max_items: int = 1000) -> Any:
+    """A JSON-safe copy: numpy scalars to Python, small arrays to lists, big ones described."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, max_items) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, max_items) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.size <= max_items:
+            return _jsonable(value.tolist(), max_items)
+        return f"<array shape={list(value.shape)} dtype={value.dtype}>"
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+# ---------------------------------------------------------------- npe2 hooks
+
+def napari_get_reader(path: str | list[str]) -> Callable | None:
+    """npe2 reader hook: a reader for TIFF paths, ``None`` for anything else."""
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if not paths or not all(str(p).lower().endswith(TIFF_SUFFIXES) for p in paths):
+        return None
+    return read_layers
+
+
+def read_layers(path: str | list[str]) -> list[tuple]:
+    """Read one or more TIFF files as napari LayerData tuples.
+
+    Raises
+    ------
+    InputError
+        With the file name and the problem, for a corrupt, empty or unsupported file
+        (napari shows the message as a notification).
+    """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    layers = []
+    for p in paths:
+        img = read_image(p)
+        meta = {"name": img.name, "metadata": img.metadata}
+        scale, translate = img.scale, img.translate
+        if img.axes.endswith("S") and img.data.shape[-1] in (3, 4):
+            meta["rgb"] = True
+            scale, translate = scale[:-1], translate[:-1]
+        meta["scale"], meta["translate"] = scale, translate
+        layers.append((img.data, meta, img.layer_type))
+    return layers
+
+
+def napari_write_labels(path: str, data: Any, meta: dict) -> list[str]:
+    """npe2 single-layer writer for Labels: TIFF keeping scale (and metadata as a JSON sidecar)."""
+    return [str(_write_layer(path, data, meta, "labels"))]
+
+
+def napari_write_image(path: str, data: Any, meta: dict) -> list[str]:
+    """npe2 single-layer writer for Images: TIFF keeping scale (and metadata as a JSON sidecar)."""
+    return [str(_write_layer(path, data, meta, "image"))]
+
+
+def _write_layer(path: str, data: Any, meta: dict, layer_type: str) -> Path:
+    if isinstance(data, (list, tuple)):  # multiscale: write the full-resolution level
+        data = data[0]
+    arr = np.asarray(data)
+    if meta.get("rgb"):
+        raise InputError(
+            f"{meta.get('name', path)}: RGB images are not written by napari-metastructures; "
+            "save with napari's own TIFF writer, or split the channels first."
+        )
+    layer_meta = meta.get("metadata") or {}
+    params = _jsonable(layer_meta) if layer_meta else None
+    return write_tiff(path, arr, scale=meta.get("scale"), translate=meta.get("translate"),
+                      params=params, layer_type=layer_type)
+
+
+# ---------------------------------------------------------------- bundled nuclei
+
+NUCLEI_DIR = Path(__file__).parent / "sample_data" / "nuclei"
+#: Stems of the bundled DSB2018 nuclei images (see sample_data/nuclei/SOURCE.md).
+NUCLEI_STEMS = ("10328b822b836e67", "1c681dfa5cf7e413", "4c465a54e329ec7b")
+
+
+def load_nuclei_sample(index: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One bundled nuclei image: (image uint8, mask uint8 0/1, instance labels uint16)."""
+    stem = NUCLEI_STEMS[index]
+    return tuple(tifffile.imread(NUCLEI_DIR / sub / f"{stem}.tif") for sub in ("images", "masks", "labels"))

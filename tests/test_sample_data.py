@@ -1,0 +1,138 @@
+"""Sample data and the reader/writer inside a real napari viewer."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_metastructures import _sample_data, io
+from napari_metastructures.core.validate import InputError
+
+PLUGIN = "napari-metastructures"
+
+
+@pytest.mark.parametrize(
+    "key, image_name, labels_name",
+    [
+        ("er_network", "ER network (synthetic)", "ER network ground truth"),
+        ("mitochondria", "Mitochondria (synthetic)", "Mitochondria ground truth"),
+        ("nuclei", "Nuclei (DSB2018)", "Nuclei ground truth"),
+    ],
+)
+def test_open_sample_gives_image_and_ground_truth(make_napari_viewer, key, image_name, labels_name):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, key)
+    image, labels = viewer.layers[image_name], viewer.layers[labels_name]
+    assert image._type_string == "image" and labels._type_string == "labels"
+    assert image.data.shape == labels.data.shape
+    assert labels.data.any() and labels.data.max() == 1
+    assert image.metadata == labels.metadata and image.metadata["source"]
+
+
+def test_nuclei_sample_matches_bundled_files(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "nuclei")
+    image, mask, inst = io.load_nuclei_sample(1)
+    np.testing.assert_array_equal(viewer.layers["Nuclei (DSB2018)"].data[1], image)
+    np.testing.assert_array_equal(viewer.layers["Nuclei instances"].data[1], inst)
+    assert viewer.layers["Nuclei (DSB2018)"].metadata["stems"] == list(io.NUCLEI_STEMS)
+
+
+def test_meta_structure_demo_layers(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "meta_structure_demo")
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["Circle in rectangle (ground truth)", "RCL: flipped, p=0.3 (rank 2)",
+                     "RL: random, p=0.5 (rank 1)"]
+    clean, rcl, rl = (layer.data for layer in viewer.layers)
+    assert all(layer._type_string == "labels" for layer in viewer.layers)
+    assert clean.shape == rcl.shape == rl.shape == (256, 256)
+    # flipping 30 % keeps most pixels; random labels agree with the truth about half the time
+    assert 0.65 < (rcl == clean).mean() < 0.75
+    assert 0.4 < (rl == clean).mean() < 0.6
+    assert viewer.layers[1].metadata["params"] == {"kind": "flip", "p": 0.3, "seed": 0}
+    assert viewer.layers[2].metadata["transition_matrix_rank"] == 1
+
+
+def test_sample_functions_are_seeded():
+    a, b = _sample_data.er_network(), _sample_data.er_network()
+    np.testing.assert_array_equal(a[0][0], b[0][0])
+    c, d = _sample_data.meta_structure_demo(), _sample_data.meta_structure_demo()
+    np.testing.assert_array_equal(c[2][0], d[2][0])
+
+
+def test_open_with_our_reader_keeps_scale(make_napari_viewer, tmp_path):
+    path = io.write_tiff(tmp_path / "stack.tif", np.arange(3 * 16 * 16, dtype=np.uint16).reshape(3, 16, 16),
+                         scale=(2.0, 0.5, 0.25))
+    labels = io.write_tiff(tmp_path / "mask.tif", np.ones((3, 16, 16), np.uint8), scale=(2.0, 0.5, 0.25),
+                           layer_type="labels")
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    viewer.open(str(labels), plugin=PLUGIN)
+    image, mask = viewer.layers["stack"], viewer.layers["mask"]
+    assert image._type_string == "image" and mask._type_string == "labels"
+    np.testing.assert_allclose(image.scale, (2.0, 0.5, 0.25))
+    np.testing.assert_allclose(mask.scale, (2.0, 0.5, 0.25))
+
+
+def test_ome_tiff_opens_with_physical_scale(make_napari_viewer, tmp_path):
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(path, np.zeros((4, 16, 16), np.uint16),
+                     metadata={"axes": "ZYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1, "PhysicalSizeZ": 0.4})
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin=PLUGIN)
+    np.testing.assert_allclose(viewer.layers["cells"].scale, (0.4, 0.1, 0.1))
+
+
+def test_napari_builtin_reader_still_opens_tiffs(make_napari_viewer, tmp_path):
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, np.ones((16, 16), np.uint8))
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari")
+    assert viewer.layers["plain"].data.shape == (16, 16)
+
+
+def test_corrupt_file_gives_clear_error_not_a_crash(make_napari_viewer, tmp_path):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(np.random.default_rng(1).bytes(2000))
+    viewer = make_napari_viewer()
+    with pytest.raises(InputError, match="broken.tif: not a readable TIFF"):
+        viewer.open(str(bad), plugin=PLUGIN)
+    assert len(viewer.layers) == 0
+
+
+def test_corrupt_file_with_preferred_reader_reports_our_message(make_napari_viewer, tmp_path, monkeypatch):
+    """The GUI path: with our reader preferred for *.tif, napari wraps our message in a ReaderPluginError,
+    which File > Open shows in its reader dialog (offering napari's own reader) instead of a traceback."""
+    from napari.errors import ReaderPluginError
+    from napari.settings import get_settings
+
+    bad = tmp_path / "empty.tif"
+    bad.write_bytes(b"")
+    viewer = make_napari_viewer()
+    monkeypatch.setattr(get_settings().plugins, "extension2reader", {"*.tif": PLUGIN})
+    with pytest.raises(ReaderPluginError) as err:
+        viewer.open(str(bad), plugin=None)  # None: use the preferred reader, as File > Open does
+    assert "empty.tif: the file is empty" in str(err.value)
+
+
+def test_png_is_not_claimed_by_our_reader(make_napari_viewer, tmp_path):
+    from npe2 import PluginManager
+
+    readers = PluginManager.instance().iter_compatible_readers([str(tmp_path / "x.png")])
+    assert PLUGIN not in {r.plugin_name for r in readers}
+    readers = PluginManager.instance().iter_compatible_readers([str(tmp_path / "x.tif")])
+    assert PLUGIN in {r.plugin_name for r in readers}
+
+
+def test_save_labels_layer_through_napari_keeps_scale(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(np.eye(16, dtype=np.int32), scale=(0.3, 0.6), name="lab",
+                              metadata={"params": {"p": 0.1}})
+    out = tmp_path / "saved.tif"
+    written = layer.save(str(out), plugin=PLUGIN)
+    assert written == [str(out)]
+    back = io.read_image(out)
+    assert back.layer_type == "labels" and back.scale == (0.3, 0.6)
+    np.testing.assert_array_equal(back.data, layer.data)
+    assert (tmp_path / "saved.json").exists()
