@@ -25,9 +25,9 @@ CASES = [
     ("erode x1", "erode", dict(iterations=1), True),
     ("morph de", "morph", dict(ops="de"), True),
     ("skeleton", "skeleton", {}, False),
-    ("misannotate (components)", "misannotate", dict(p=1.0, target=1), False),
-    ("misclassify (components, 3 classes)", "misclassify", dict(p=1.0, n_classes=3), False),
-    ("drop-instances (components)", "drop-instances", dict(p=0.3), False),
+    ("misannotate", "misannotate", dict(p=1.0, target=1), False),
+    ("misclassify (3 classes)", "misclassify", dict(p=1.0, n_classes=3), False),
+    ("drop-instances", "drop-instances", dict(p=0.3), False),
 ]
 
 

@@ -89,6 +89,20 @@ def test_exact_selection_is_uniform_over_pixels():
         assert binomial_ok(int(h), trials, 0.25)
 
 
+def test_exact_correction_draws_distinct_uniform_pixels_from_the_pool():
+    lab = np.ones(1000, dtype=np.uint8)
+    sel = np.zeros(1000, dtype=bool)
+    sel[:200] = True  # already selected: never drawn again
+    hits = np.zeros(1000)
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        idx = N._pick(rng, lab, sel, 1, True, 40, 800)  # the rejection path (dense pool)
+        assert np.unique(idx).size == 40
+        hits[idx] += 1
+    assert not hits[:200].any()
+    assert all(binomial_ok(int(h), 1000, 40 / 800) for h in hits[200:])
+
+
 # ---------------------------------------------------------------------- transition matrices
 def test_worked_values_from_the_issue():
     b, f = 0.1, 0.3
@@ -215,6 +229,16 @@ def test_drop_instances_exact_and_with_an_instance_map():
         assert len(np.unique(out[merged == k])) == 1  # a pair is dropped together
 
 
+def test_instances_of_a_stack_stay_in_their_frame():
+    frame = squares(3)
+    stack = np.stack([frame, frame])
+    assert N.label_instances(stack).max() == 3  # nD: the frames touch
+    per_frame, classes = N.label_instances(stack, spatial_ndim=2, return_classes=True)
+    assert per_frame.max() == 6 and list(classes) == [0] + [1] * 6
+    out = N.drop_instances(stack, 0.5, seed=0, exact=True, spatial_ndim=2)
+    assert N.label_instances(out, spatial_ndim=2).max() == 3
+
+
 def test_misannotation_labels_non_target_instances_as_target():
     lab = squares(6, value=[1, 2, 1, 2, 1, 2])
     out = N.misannotate_instances(lab, 1.0, seed=0, target=1)
@@ -284,6 +308,19 @@ def test_bad_input_gets_clear_errors():
         N.flip_labels(np.eye(3, dtype=np.uint8) * 2, None, p_fg_to_bg=0.1, p_bg_to_fg=0.1)
     with pytest.raises(InputError, match="integers"):
         N.make_noisy(lab.astype(float), "flip", p=0.1)
+
+
+def test_many_values_are_refused_as_classes_but_summarised_as_foreground():
+    image = np.arange(100 * 100).reshape(100, 100) % 200  # looks like an intensity image
+    with pytest.raises(InputError, match="intensity image or an instance map"):
+        N.flip_labels(image, 0.1)
+    assert N.flip_labels(image, 0.1, n_classes=200, seed=0).max() < 200
+    ids = N.label_instances(squares(80, size=2, gap=1))  # 80 instance ids
+    dropped = N.drop_instances(ids, 0.5, seed=1, exact=True)
+    s = N.noise_summary(ids, dropped)
+    assert s["binarised"] and len(s["transition_matrix"]) == 2
+    assert s["transition_matrix"][1][0] == pytest.approx(0.5)
+    assert s["error_rate"] == pytest.approx(np.mean(ids != dropped))
 
 
 def test_ignore_pixels_are_never_a_class():

@@ -62,6 +62,9 @@ def test_sample_marks_ignored_pixels(tmp_path, capsys, labels_tif):
         0.5 * np.count_nonzero(lab == 0))
     assert report["ignored_fraction"] == pytest.approx(np.mean(data == 255))
     assert report["error_rate"] == 0.0
+    code, report, _ = run_json(capsys, ["noise", str(path), "--kind", "sample-to-background", "--p", "0.5",
+                                        "--no-exact", "--seed", "2", "--out", str(tmp_path / "b.tif")])
+    assert code == 0 and report["params"]["exact"] is False
 
 
 def test_dilate_iterations_and_instances_file(tmp_path, capsys, labels_tif):
@@ -85,6 +88,10 @@ def test_bad_input_exits_2_with_a_message(tmp_path, capsys, labels_tif):
                                      "--out", str(tmp_path / "x.tif")])
     assert code == 2 and "image.tif" in err and "integers" in err
     assert not (tmp_path / "x.tif").exists()
+    intensity = write_tiff(tmp_path / "raw.tif", (np.arange(40 * 60).reshape(40, 60) % 250).astype(np.uint8))
+    code, _, err = run_json(capsys, ["noise", str(intensity), "--kind", "flip", "--p", "0.1",
+                                     "--out", str(tmp_path / "x.tif")])
+    assert code == 2 and "raw.tif" in err and "intensity image" in err
     code, _, err = run_json(capsys, ["noise", str(path), "--kind", "flip", "--iterations", "2",
                                      "--out", str(tmp_path / "x.tif")])
     assert code == 2 and "--iterations does not apply to --kind flip" in err

@@ -105,3 +105,20 @@ def test_bad_parameters_keep_the_last_good_preview(qtbot, setup):
     assert widget.preview() is None
     assert "ops" in widget.status.value
     np.testing.assert_array_equal(viewer.layers["gt_morph"].data, data)
+
+
+def test_stacks_can_work_frame_by_frame(qtbot, make_napari_viewer):
+    viewer = make_napari_viewer()
+    stack = np.zeros((3, 20, 20), dtype=np.uint8)
+    stack[1, 8:12, 8:12] = 1
+    layer = viewer.add_labels(stack, name="stack")
+    widget = NoisyLabelsWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.live.value = False
+    assert widget.source.value is layer  # starts on the active Labels layer
+    widget.family.value = "dilate"
+    assert not widget.per_frame.native.isHidden()
+    widget.per_frame.value = True
+    out = widget.preview()
+    assert out.metadata["noise"]["spatial_ndim"] == 2
+    assert not out.data[0].any() and not out.data[2].any() and np.count_nonzero(out.data[1]) == 36

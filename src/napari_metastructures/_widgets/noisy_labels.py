@@ -35,9 +35,9 @@ def format_summary(summary: dict) -> str:
     """Matrix, rank and error rate as monospaced text."""
     q = summary["transition_matrix"]
     m = min(len(q), SHOW_CLASSES)
-    cell = lambda v: "   -  " if v is None else f"{v:6.3f}"  # noqa: E731
-    lines = ["Q[clean, noisy]  " + "".join(f"{j:>7}" for j in range(m)) + (" ..." if len(q) > m else "")]
-    lines += [f"{i:>15}  " + " ".join(cell(v) for v in q[i][:m]) for i in range(m)]
+    head = "Q[fg/bg]" if summary.get("binarised") else "Q[clean, noisy]"
+    lines = [f"{head:<15}  " + "".join(f"{j:>7}" for j in range(m)) + (" ..." if len(q) > m else "")]
+    lines += [f"{i:>15}  " + " ".join("   -  " if v is None else f"{v:6.3f}" for v in q[i][:m]) for i in range(m)]
     err = summary["error_rate"]
     lines.append(f"rank {summary['rank']}   pixel error {'-' if err is None else f'{100 * err:.2f}%'}"
                  f"   ignored {100 * summary['ignored_fraction']:.1f}%")
@@ -98,7 +98,19 @@ class NoisyLabelsWidget(Container):
         for event in self._layer_events:
             event.connect(self._refresh_choices)
         self.native.destroyed.connect(self._disconnect)
+        self._pick_default_source()
         self._on_change()
+
+    def _pick_default_source(self) -> None:
+        """Start on the active Labels layer, else the top one."""
+        from napari.layers import Labels
+
+        active = self._viewer.layers.selection.active
+        labels = [layer for _, layer in self._source_choices() if isinstance(layer, Labels)]
+        if isinstance(active, Labels):
+            self.source.value = active
+        elif labels:
+            self.source.value = labels[-1]
 
     # ------------------------------------------------------------------ choices and state
     def _source_choices(self, _widget=None):
@@ -195,7 +207,8 @@ class NoisyLabelsWidget(Container):
             summary = noise_summary(clean, noisy, n_classes=params.get("n_classes"), ignore_value=ignore)
             colormap = _preview_colormap(layer, int(noisy.max()), ignore)
         except InputError as err:  # keep the last good preview
-            self.status.value = str(err)
+            text = str(err)
+            self.status.value = text if text.startswith(layer.name) else f"{layer.name}: {text}"
             return None
         except Exception as err:  # noqa: BLE001 -- never a traceback in the viewer
             self.status.value = f"{kind} failed: {type(err).__name__}: {err}"

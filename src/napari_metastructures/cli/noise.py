@@ -29,20 +29,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="noisy label TIFF to write")
     # defaults (None) come from the core functions
     p.add_argument("--p", type=float, help="keep / flip / foreground / drop / change probability in [0, 1]")
-    p.add_argument("--p-fg-to-bg", type=float, help="flip, binary: rate of 1 -> 0 (default --p)")
-    p.add_argument("--p-bg-to-fg", type=float, help="flip, binary: rate of 0 -> 1 (default --p)")
-    p.add_argument("--seed", type=int, help="random seed (default: drawn and recorded in the sidecar)")
-    p.add_argument("--iterations", type=int, help="dilate / erode / morph: 3x3 steps (default 1)")
-    p.add_argument("--ops", help="morph: 'd' and 'e' in order, e.g. de = dilate then erode")
-    p.add_argument("--exact", action="store_const", const=True,
-                   help="exact counts instead of Bernoulli draws (sample, flip, drop-instances)")
-    p.add_argument("--ignore-value", type=int, help="value of unlabelled pixels (default 255)")
-    p.add_argument("--n-classes", type=int, help="number of classes M (default max label + 1)")
-    p.add_argument("--target", type=int, help="misannotate: the target class (default 1)")
+    p.add_argument("--p-fg-to-bg", type=float, metavar="P", help="flip, binary: rate of 1 -> 0 (default --p)")
+    p.add_argument("--p-bg-to-fg", type=float, metavar="P", help="flip, binary: rate of 0 -> 1 (default --p)")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed (default: drawn and recorded in the sidecar)")
+    p.add_argument("--iterations", type=int, metavar="N", help="dilate / erode / morph: 3x3 steps (default 1)")
+    p.add_argument("--ops", metavar="OPS", help="morph: 'd' and 'e' in order, e.g. de = dilate then erode")
+    p.add_argument("--exact", action=argparse.BooleanOptionalAction, default=None,
+                   help="exact counts instead of Bernoulli draws (sample, flip, drop-instances; "
+                        "sample-to-background is exact unless --no-exact)")
+    p.add_argument("--ignore-value", type=int, metavar="V", help="value of unlabelled pixels (default 255)")
+    p.add_argument("--n-classes", type=int, metavar="M", help="number of classes M (default max label + 1)")
+    p.add_argument("--target", type=int, metavar="C", help="misannotate: the target class (default 1)")
     p.add_argument("--instances", metavar="FILE", help="instance-label TIFF for the instance kinds "
                                                        "(default: connected components)")
-    p.add_argument("--spatial-ndim", type=int, help="work on the last N axes only, e.g. 2 for a (T, Y, X) stack")
-    p.add_argument("--tol", type=float, default=1e-2, help="singular-value tolerance for the rank (default 0.01)")
+    p.add_argument("--spatial-ndim", type=int, metavar="N", help="work on the last N axes only, e.g. 2 for a (T, Y, X) stack")
+    p.add_argument("--tol", type=float, metavar="TOL", default=1e-2, help="singular-value tolerance for the rank (default 0.01)")
     p.set_defaults(func=run)
 
 
@@ -65,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
     if "instances" in params:
         inst = read_image(params["instances"]).data
         params["instances"] = check_labels(inst, name=params["instances"])
-    noisy, record = make_noisy(labels, args.kind, seed=args.seed, **params)
+    try:
+        noisy, record = make_noisy(labels, args.kind, seed=args.seed, **params)
+    except InputError as err:
+        raise InputError(f"{args.labels}: {err}") from None
     record["source"] = str(args.labels)
     if "instances" in params:
         record["instances"] = str(args.instances)

@@ -19,6 +19,9 @@ KINDS = (
     "sample", "sample-to-background", "flip", "dilate", "erode", "morph", "skeleton",
     "random", "misannotate", "misclassify", "drop-instances",
 )
+#: Without an explicit ``n_classes``, more distinct values than this are refused as classes.
+MAX_AUTO_CLASSES = 64
+
 
 def _rng(seed) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -46,11 +49,22 @@ def _out_dtype(labels: np.ndarray, value: int) -> np.dtype:
     return np.result_type(labels.dtype, np.min_scalar_type(int(value)))
 
 
-def _n_classes(labels: np.ndarray, ignore_value: int | None, n_classes: int | None) -> int:
-    """Number of classes (at least 2); values other than 0..M-1 must equal ``ignore_value``."""
+def _top(labels: np.ndarray, ignore_value: int | None) -> int:
+    """Largest value other than ``ignore_value``."""
     top = int(labels.max()) if labels.size else 0
     if ignore_value is not None and top == ignore_value:
         top = int(np.max(labels, where=labels != ignore_value, initial=0))
+    return top
+
+
+def _n_classes(labels: np.ndarray, ignore_value: int | None, n_classes: int | None) -> int:
+    """Number of classes (at least 2); values other than 0..M-1 must equal ``ignore_value``."""
+    top = _top(labels, ignore_value)
+    if n_classes is None and top >= MAX_AUTO_CLASSES:
+        raise InputError(
+            f"labels hold values up to {top}, more than {MAX_AUTO_CLASSES} classes: is this an intensity "
+            "image or an instance map? Class noise expects 0..M-1; give n_classes to go on anyway."
+        )
     m = max(2, top + 1) if n_classes is None else int(n_classes)
     if m < 2:
         raise InputError(f"n_classes must be at least 2, got {m}.")
@@ -60,8 +74,28 @@ def _n_classes(labels: np.ndarray, ignore_value: int | None, n_classes: int | No
 
 
 def _present_classes(labels: np.ndarray, ignore_value: int | None) -> list[int]:
-    counts = np.bincount(labels.reshape(-1).astype(np.intp, copy=False))
-    return [int(c) for c in np.flatnonzero(counts) if c != ignore_value]
+    top = int(labels.max()) if labels.size else 0
+    if top < 64:  # a few cheap passes beat sorting or bincount's int64 copy
+        found = [c for c in range(top + 1) if (labels == c).any()]
+    else:
+        found = np.unique(labels).tolist()
+    return [int(c) for c in found if c != ignore_value]
+
+
+def _pick(rng, labels, sel, c: int, add: bool, k: int, pool_size: int) -> np.ndarray:
+    """``k`` distinct uniform flat indices of class ``c`` where ``sel != add`` (``pool_size`` exist)."""
+    lab, flat = labels.reshape(-1), sel.reshape(-1)
+    n = lab.size
+    if pool_size < 0.02 * n or 2 * k > pool_size:  # sparse pool or large k: list the pool
+        pool = np.flatnonzero((labels == c) & (sel != add))
+        return pool[rng.choice(pool.size, k, replace=False)]
+    chosen = np.empty(0, dtype=np.intp)
+    while chosen.size < k:  # rejection: the first k distinct hits of a uniform stream are uniform
+        draw = rng.integers(0, n, size=2 * (k - chosen.size) * n // pool_size + 16)
+        draw = np.concatenate([chosen, draw[(lab[draw] == c) & (flat[draw] != add)]])
+        _, first = np.unique(draw, return_index=True)
+        chosen = draw[np.sort(first)][:k]
+    return chosen
 
 
 def _exact_select(rng, labels, rates: dict[int, float], r=None) -> np.ndarray:
@@ -72,16 +106,25 @@ def _exact_select(rng, labels, rates: dict[int, float], r=None) -> np.ndarray:
     """
     if r is None:
         r = rng.random(labels.shape, dtype=np.float32)
-    sel = np.zeros(labels.shape, dtype=bool)
-    flat = sel.reshape(-1)
+    uniform = len(set(rates.values())) == 1
+    sel = r < next(iter(rates.values())) if uniform else np.zeros(labels.shape, dtype=bool)
+    flat, covered = sel.reshape(-1), 0
+    listed = np.zeros(labels.shape, dtype=bool) if uniform else None
     for c, rate in rates.items():
         in_c = labels == c
-        sel |= in_c & (r < rate)
-        need = int(round(rate * np.count_nonzero(in_c))) - np.count_nonzero(sel & in_c)
+        n_c = np.count_nonzero(in_c)
+        covered += n_c
+        if uniform:
+            listed |= in_c
+        else:
+            sel |= in_c & (r < rate)
+        have = np.count_nonzero(sel & in_c)
+        need = int(round(rate * n_c)) - have
         if need:
-            pool = np.flatnonzero(in_c & (~sel if need > 0 else sel))
-            pick = pool[rng.choice(pool.size, abs(need), replace=False)]
-            flat[pick] = need > 0
+            pool = n_c - have if need > 0 else have
+            flat[_pick(rng, labels, sel, c, need > 0, abs(need), pool)] = need > 0
+    if uniform and covered < labels.size:  # values not in ``rates`` stay unselected
+        sel &= listed
     return sel
 
 
@@ -125,7 +168,6 @@ def sample_labels(
         return labels * keep
     if ignore_value is None or ignore_value < 0:
         raise InputError(f"ignore_value must be a non-negative integer, got {ignore_value}.")
-    _n_classes(labels, ignore_value, None)  # checks the ignore value is not a class
     if exact:
         classes = _present_classes(labels, ignore_value)
         drop = _exact_select(rng, labels, {c: 1.0 - p for c in classes})
@@ -183,10 +225,11 @@ def flip_labels(
         sel = r < rates[0]
         if has_ignore:
             sel &= labels != ignore_value
-    else:
-        lut = np.zeros(int(labels.max()) + 1, dtype=np.float32)
-        lut[:m] = rates
-        sel = r < lut[labels]
+    else:  # two classes, two rates: nested thresholds instead of a per-pixel lookup
+        sel = r < rates.min()
+        if has_ignore:
+            sel &= labels != ignore_value
+        sel |= (r < rates.max()) & (labels == int(np.argmax(rates)))
     dtype = _out_dtype(labels, m - 1)
     if m == 2:  # binary: a flip is an xor
         return np.bitwise_xor(labels.astype(dtype, copy=False), sel, dtype=dtype)
@@ -194,7 +237,8 @@ def flip_labels(
         shift = np.zeros(labels.shape, dtype=np.int64)
         shift[sel] = rng.integers(1, m, size=np.count_nonzero(sel))
     else:  # given r < rate, r / rate is uniform: reuse it for the shift 1..M-1
-        shift = 1 + np.minimum((r / max(rates[0], 1e-30) * (m - 1)).astype(np.int64), m - 2)
+        u = np.minimum(r * np.float32((m - 1) / rates[0]), m - 1.5) if rates[0] > 0 else 0 * r
+        shift = 1 + u.astype(np.int64)
     new = (labels.astype(np.int64) + shift) % m
     return _replace(labels, sel, new, dtype)
 
@@ -284,41 +328,51 @@ def skeleton_labels(labels: np.ndarray, spatial_ndim: int | None = None) -> np.n
 
 
 # ----------------------------------------------------------------------------- instance noise
-def label_instances(labels: np.ndarray, spatial_ndim: int | None = None) -> np.ndarray:
+def label_instances(labels: np.ndarray, spatial_ndim: int | None = None, return_classes: bool = False):
     """Connected components of each non-zero value (full connectivity), numbered 1..N.
 
     With ``spatial_ndim`` only the last axes connect, so frames of a stack stay apart.
+    ``return_classes`` also returns the class of each id (index 0 = background).
     """
     labels = np.asarray(labels)
     axes = _axes(labels.ndim, spatial_ndim)
-    structure = np.ones([3 if ax in axes else 1 for ax in range(labels.ndim)], dtype=bool)
-    out = np.zeros(labels.shape, dtype=np.int64)
+    structure = np.zeros((3,) * labels.ndim, dtype=bool)
+    structure[tuple(slice(None) if ax in axes else 1 for ax in range(labels.ndim))] = True
+    inst, classes = np.zeros(labels.shape, dtype=np.int32), [0]
     for c in _present_classes(labels, None):
         if c:
             comp, n = ndi.label(labels == c, structure=structure)
-            out += np.where(comp > 0, comp + int(out.max()), 0)
-    return out
+            if len(classes) == 1:
+                inst = comp
+            else:
+                np.add(inst, comp + (len(classes) - 1), out=inst, where=comp > 0)
+            classes += [c] * n
+    classes = np.array(classes, dtype=np.int64)
+    return (inst, classes) if return_classes else inst
 
 
 def _instance_table(labels, instances, spatial_ndim):
-    """(instance ids array, class of each instance id; index 0 = no instance)."""
+    """(instance ids, class of each id, which ids occur, whether ids come from the labels)."""
     if instances is None:
-        inst = label_instances(labels, spatial_ndim)
-    else:
-        inst = check_labels(instances, name="instances", min_ndim=1)
-        if inst.shape != labels.shape:
-            raise InputError(f"instances: shape {inst.shape} differs from the labels' {labels.shape}.")
-        inst = inst.astype(np.int64, copy=False)
+        inst, cls = label_instances(labels, spatial_ndim, return_classes=True)
+        present = np.arange(cls.size) > 0
+        return inst, cls, present, True
+    inst = check_labels(instances, name="instances", min_ndim=1)
+    if inst.shape != labels.shape:
+        raise InputError(f"instances: shape {inst.shape} differs from the labels' {labels.shape}.")
+    inst = inst.astype(np.intp, copy=False)
     cls = np.zeros(int(inst.max()) + 1, dtype=np.int64)
     cls[inst.reshape(-1)] = labels.reshape(-1)  # an instance's class, read at one of its pixels
-    present = np.zeros(cls.size, dtype=bool)
-    present[inst.reshape(-1)] = True
+    present = np.bincount(inst.reshape(-1), minlength=cls.size) > 0
     present[0] = False
-    return inst, cls, present
+    return inst, cls, present, False
 
 
-def _apply_instances(labels, inst, changed, new_class):
+def _apply_instances(labels, table, changed, new_class):
+    inst, cls, _, from_labels = table
     dtype = _out_dtype(labels, int(new_class.max(initial=0)))
+    if from_labels:  # components cover every labelled pixel: one lookup
+        return np.where(changed, new_class, cls).astype(dtype)[inst]
     return _replace(labels, changed[inst], new_class[inst], dtype)
 
 
@@ -332,14 +386,15 @@ def drop_instances(
     ``exact`` drops exactly ``round(p * N)`` of the N instances.
     """
     p, rng, labels = _check_p(p), _rng(seed), np.asarray(labels)
-    inst, cls, present = _instance_table(labels, instances, spatial_ndim)
+    table = _instance_table(labels, instances, spatial_ndim)
+    cls, present = table[1], table[2]
     ids = np.flatnonzero(present & (cls > 0))
     drop = np.zeros(cls.size, dtype=bool)
     if exact:
         drop[rng.choice(ids, int(round(p * ids.size)), replace=False)] = True
     else:
         drop[ids] = rng.random(ids.size) < p
-    return _apply_instances(labels, inst, drop, np.zeros_like(cls))
+    return _apply_instances(labels, table, drop, np.zeros_like(cls))
 
 
 def misannotate_instances(
@@ -352,11 +407,12 @@ def misannotate_instances(
     instances lying on background (objects that were not meant to be labelled).
     """
     p, rng, labels = _check_p(p), _rng(seed), np.asarray(labels)
-    inst, cls, present = _instance_table(labels, instances, spatial_ndim)
+    table = _instance_table(labels, instances, spatial_ndim)
+    cls, present = table[1], table[2]
     ids = np.flatnonzero(present & (cls != target))
     change = np.zeros(cls.size, dtype=bool)
     change[ids] = rng.random(ids.size) < p
-    return _apply_instances(labels, inst, change, np.full_like(cls, int(target)))
+    return _apply_instances(labels, table, change, np.full_like(cls, int(target)))
 
 
 def misclassify_instances(
@@ -367,10 +423,10 @@ def misclassify_instances(
     uniformly from 1..M-1 (possibly its own). Binary labels need ``n_classes >= 3`` to change."""
     p, rng, labels = _check_p(p), _rng(seed), np.asarray(labels)
     m = _n_classes(labels, ignore_value, n_classes)
-    inst, cls, present = _instance_table(labels, instances, spatial_ndim)
+    table = _instance_table(labels, instances, spatial_ndim)
+    cls, present = table[1], table[2]
     change = present & (cls > 0) & (cls != ignore_value) & (rng.random(cls.size) < p)
-    new = rng.integers(1, m, size=cls.size)
-    return _apply_instances(labels, inst, change, new)
+    return _apply_instances(labels, table, change, rng.integers(1, m, size=cls.size))
 
 
 # ------------------------------------------------------------------------ transition matrices
@@ -450,14 +506,29 @@ def matrix_rank(q: np.ndarray, tol: float = 1e-2) -> int:
 
 def noise_summary(clean, noisy, n_classes: int | None = None, ignore_value: int | None = 255,
                   tol: float = 1e-2) -> dict:
-    """Empirical matrix, its rank, pixel error rate and ignored fraction of a (clean, noisy) pair."""
+    """Empirical matrix, its rank, pixel error rate and ignored fraction of a (clean, noisy) pair.
+
+    Labels with more than :data:`MAX_AUTO_CLASSES` values (instance ids) and no ``n_classes``
+    get the matrix of foreground vs background (``"binarised": True``).
+    """
+    clean, noisy = np.asarray(clean), np.asarray(noisy)
+    top = max(_top(clean, ignore_value), _top(noisy, ignore_value))
+    binarised = n_classes is None and top >= MAX_AUTO_CLASSES
+    error = None
+    if binarised:
+        valid = (clean != ignore_value) & (noisy != ignore_value)
+        error = np.count_nonzero(valid & (clean != noisy)) / max(1, np.count_nonzero(valid))
+        clean, noisy = (np.where(x == ignore_value, ignore_value, x > 0).astype(np.uint8) for x in (clean, noisy))
     q, counts = empirical_transition_matrix(clean, noisy, n_classes, ignore_value, return_counts=True)
     n = int(counts.sum())
+    if not binarised:
+        error = (n - np.trace(counts)) / n if n else None
     return {
         "transition_matrix": [[None if np.isnan(v) else round(float(v), 6) for v in row] for row in q],
         "rank": matrix_rank(q, tol),
-        "error_rate": float((n - np.trace(counts)) / n) if n else None,
+        "error_rate": None if error is None else float(error),
         "ignored_fraction": 1.0 - n / max(1, np.size(clean)),
+        "binarised": binarised,
     }
 
 
