@@ -1,0 +1,178 @@
+"""Dock widget "Meta-structure density": per-class density maps of Labels layers, live."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Select, Slider
+from qtpy.QtCore import QTimer
+
+from .._tooltips import DENSITY as TIPS
+from ..core.density import KERNELS, compare_to_reference, density_map, label_classes
+from ..core.validate import InputError, check_labels
+from ._layers import upsert_layer
+
+if TYPE_CHECKING:
+    import napari
+
+DEBOUNCE_MS = 200
+#: More classes than this are most likely instance labels: refuse rather than add 100s of layers.
+MAX_CLASSES = 16
+COLORMAP = "magma"
+IGNORE_VALUE = 255
+
+
+def density_layer_name(labels_name: str, cls: int) -> str:
+    return f"{labels_name}_density_c{cls}"
+
+
+def format_comparison(name: str, result: dict | None, problem: str | None = None) -> str:
+    """One layer's block of the panel: matrix, rank and similarity, or why there is none."""
+    if problem:
+        return f"{name}: {problem}"
+    q = np.asarray(result["transition_matrix"])
+    lines = [f"{name}:  similarity {result['similarity']:.3f}   rank {result['rank']}"]
+    for i, row in enumerate(q[:6]):
+        cells = " ".join("   -  " if not np.isfinite(v) else f"{v:6.3f}" for v in row[:6])
+        lines.append(f"  Q[{i}, :] {cells}" + (" ..." if q.shape[1] > 6 else ""))
+    return "\n".join(lines)
+
+
+class DensityWidget(Container):
+    """Pick Labels layers and a bandwidth; see each class's density and compare to a reference."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:  # npe2 injects the viewer
+        self._viewer = viewer
+        self.layers = Select(name="layers", label="labels", choices=self._layer_choices)
+        self.reference = ComboBox(name="reference", choices=self._reference_choices, nullable=True)
+        self.bandwidth = Slider(name="bandwidth", label="bandwidth h", min=0, max=200, value=10)
+        self.kernel = ComboBox(name="kernel", choices=KERNELS, value="box")
+        self.live = CheckBox(name="live", text="live update", value=True)
+        self.run_button = PushButton(name="run_button", text="Update")
+        self.status = Label(name="status")
+        self.panel = Label(name="panel")
+        inputs = [self.layers, self.reference, self.bandwidth, self.kernel, self.live]
+        super().__init__(widgets=[*inputs, self.run_button, self.status, self.panel])
+        for widget in [*inputs, self.run_button, self.panel]:
+            widget.tooltip = TIPS.get(widget.name, "")
+        self.panel.native.setStyleSheet("font-family: monospace;")
+        self.status.native.setWordWrap(True)
+
+        self._timer = QTimer(self.native)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self.update_maps)
+        for widget in inputs:
+            widget.changed.connect(self._on_change)
+        self.run_button.changed.connect(self.update_maps)
+        self._layer_events = (viewer.layers.events.inserted, viewer.layers.events.removed)
+        for event in self._layer_events:
+            event.connect(self._refresh_choices)
+        self.native.destroyed.connect(self._disconnect)
+
+    # ------------------------------------------------------------------ choices and state
+    def _is_output(self, layer) -> bool:
+        return "density" in layer.metadata and "_density_c" in layer.name
+
+    def _layer_choices(self, _widget=None):
+        from napari.layers import Image, Labels
+
+        return [(layer.name, layer) for layer in self._viewer.layers
+                if isinstance(layer, (Labels, Image)) and not self._is_output(layer)]
+
+    def _reference_choices(self, _widget=None):
+        from napari.layers import Labels
+
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Labels)]
+
+    def _refresh_choices(self, _event=None) -> None:
+        try:
+            self.layers.reset_choices()
+            self.reference.reset_choices()
+        except RuntimeError:  # the Qt side is gone
+            self._disconnect()
+
+    def _disconnect(self, *_args) -> None:
+        for event in self._layer_events:
+            event.disconnect(self._refresh_choices)
+
+    @staticmethod
+    def layer_problem(layer) -> str | None:
+        """Why ``layer`` has no density maps, or None."""
+        from napari.layers import Labels
+
+        if not isinstance(layer, Labels):
+            return (f"{layer.name} is an {type(layer).__name__} layer, not Labels; pick a Labels layer "
+                    "(or convert it: right-click > Convert to Labels).")
+        if layer.multiscale:
+            return f"{layer.name} is multiscale; density maps need a single-scale Labels layer."
+        try:
+            data = check_labels(layer.data, name=layer.name)
+        except InputError as err:
+            return str(err)
+        n = len(label_classes(data, IGNORE_VALUE))
+        if n > MAX_CLASSES:
+            return (f"{layer.name} has {n} classes (instance labels?); density maps are per class, "
+                    f"at most {MAX_CLASSES}. Make it semantic (e.g. binary) first.")
+        return None
+
+    def _on_change(self, _value=None) -> None:
+        if self.live.value:
+            self._timer.start()
+
+    # ---------------------------------------------------------------------------- actions
+    def update_maps(self, _value=None) -> list:
+        """Compute every chosen layer's class densities now; returns the density layers."""
+        self._timer.stop()
+        chosen = list(self.layers.value)
+        if not chosen:
+            self.status.value = "Pick one or more Labels layers."
+            return []
+        h, kernel = int(self.bandwidth.value), self.kernel.value
+        out, messages, blocks = [], [], []
+        ref = self.reference.value
+        ref_problem = self.layer_problem(ref) if ref is not None else None
+        if ref_problem:
+            messages.append(f"reference: {ref_problem}")
+        for layer in chosen:
+            problem = self.layer_problem(layer)
+            if problem:
+                messages.append(problem)
+                continue
+            try:
+                labels = np.asarray(layer.data)
+                classes = label_classes(labels, IGNORE_VALUE)
+                maps = density_map(labels, h, kernel, classes=classes, ignore_value=IGNORE_VALUE, name=layer.name)
+            except InputError as err:
+                messages.append(str(err))
+                continue
+            except Exception as err:  # noqa: BLE001 -- never a traceback in the viewer
+                messages.append(f"{layer.name}: density failed: {type(err).__name__}: {err}")
+                continue
+            meta = {"density": {"source": layer.name, "bandwidth": h, "kernel": kernel,
+                                "normalize": "fraction", "ignore_value": IGNORE_VALUE}}
+            for cls, dmap in zip(classes, maps):
+                meta_c = {"density": {**meta["density"], "class": int(cls)}}
+                top = float(dmap.max()) if dmap.size else 1.0
+                out.append(upsert_layer(
+                    self._viewer, density_layer_name(layer.name, cls), dmap, "image",
+                    scale=tuple(layer.scale), translate=tuple(layer.translate), metadata=meta_c,
+                    colormap=COLORMAP, contrast_limits=(0.0, top if top > 0 else 1.0),
+                ))
+            if ref is not None and not ref_problem:
+                blocks.append(self._compare(ref, layer, h, kernel))
+        self.status.value = "\n".join(messages) if messages else f"{len(out)} density map(s), h = {h}, {kernel}"
+        self.panel.value = "\n".join(blocks) if blocks else (
+            "" if ref is not None else "Pick a reference to compare the layers with.")
+        return out
+
+    @staticmethod
+    def _compare(ref, layer, h: int, kernel: str) -> str:
+        try:
+            result = compare_to_reference(np.asarray(ref.data), np.asarray(layer.data), h, kernel,
+                                          ignore_value=IGNORE_VALUE)
+        except InputError as err:
+            return format_comparison(layer.name, None, str(err))
+        except Exception as err:  # noqa: BLE001
+            return format_comparison(layer.name, None, f"{type(err).__name__}: {err}")
+        return format_comparison(layer.name, result)
