@@ -122,6 +122,8 @@ class TrainedModel:
         -------
         ndarray
             float32 in [0, 1], the input's shape; multi-class models add a leading class axis.
+            iGTT models (``config["calibration"]``) return the calibrated map: each 2D slice's
+            chosen threshold candidate is exactly ``> 0.5``.
         """
         from .device import resolve_device
         from .progress import oom_advice
@@ -136,11 +138,22 @@ class TrainedModel:
         outs = []
         with oom_advice(str(dev), batch_size=batch_size, tile=tile):
             for sl in as_slices(arr):
-                outs.append(predict_tiled(self.net, preprocess(sl, spec), tile, overlap, batch_size, dev))
+                x = preprocess(sl, spec)
+                outs.append(self._calibrate(predict_tiled(self.net, x, tile, overlap, batch_size, dev), x))
         if self.classes == 1:
             return np.stack(outs).reshape(arr.shape).astype(np.float32, copy=False)
         stacked = np.stack(outs, axis=1)  # (C, n_slices, H, W)
         return stacked.reshape((stacked.shape[0],) + arr.shape).astype(np.float32, copy=False)
+
+    def _calibrate(self, prob: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """iGTT models: choose the threshold candidate of this slice and map it to 0.5."""
+        rule = self.config.get("calibration") or {}
+        if rule.get("rule") != "igtt-candidate" or self.classes != 1:
+            return prob
+        from .igtt.candidates import calibrate, select
+
+        choice = select(prob, image, int(rule.get("n_thresholds", 30)), rule.get("criterion", "image-otsu"))
+        return calibrate(prob, choice)
 
     def predict_mask(self, image: np.ndarray, **kwargs) -> np.ndarray:
         """uint8 0/1 mask: probability above ``threshold`` (binary), or argmax class (multi-class)."""

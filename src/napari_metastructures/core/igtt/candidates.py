@@ -87,41 +87,39 @@ def polarity(image: np.ndarray, candidate: np.ndarray) -> int:
     return 1 if img[fg].mean() >= img[~fg].mean() else -1
 
 
-def _choose(scores: np.ndarray, q: np.ndarray, frac_range: tuple) -> int:
-    """Best inner candidate (indices 1..K-2) whose fraction lies in ``frac_range`` (if any does)."""
-    inner = np.arange(1, scores.size - 1)
-    lo, hi = frac_range
-    ok = inner[(q[inner] >= lo) & (q[inner] <= hi)]
-    pool = ok if ok.size else inner
-    return int(pool[np.argmax(scores[pool])])
-
-
 def select(prob: np.ndarray, image: np.ndarray, n_thresholds: int = 30,
-           criterion: str = "image-otsu", frac_range: tuple = (0.0, 1.0)) -> Choice:
-    """Choose the best threshold candidate of one prediction, with its polarity from ``image``."""
+           criterion: str = "image-otsu") -> Choice:
+    """Choose the best inner threshold candidate (indices 1..K-2) of one prediction.
+
+    Parameters
+    ----------
+    prob : ndarray
+        The prediction P (any shape).
+    image : ndarray
+        The preprocessed image, same shape: it scores ``image-*`` criteria and sets the polarity.
+    n_thresholds : int
+        K, thresholds evenly spaced from min(P) to max(P).
+    criterion : str
+        See the module docstring.
+    """
     t = thresholds(prob, n_thresholds)
-    if not t[-1] > t[0]:  # flat prediction: no split exists
-        return Choice(float(t[0]), 1, 0, 0.0)
+    if not t[-1] > t[0] or t.size < 3:  # flat prediction: no split exists
+        return Choice(float(t[-1]), 1, t.size - 1, 0.0)
     scores = candidate_scores(prob, image, t, criterion)
-    c1, _, n, _ = _split_stats(prob, prob, t)
-    q = c1 / n
-    k = _choose(scores, np.maximum(q, 1 - q) if criterion.endswith("dmi") else q, (0.0, 1.0))
-    pol = polarity(image, np.asarray(prob) > t[k])
-    if frac_range != (0.0, 1.0):  # restrict the foreground fraction (after polarity)
-        k = _choose(scores, q if pol > 0 else 1 - q, frac_range)
-        pol = polarity(image, np.asarray(prob) > t[k])
-    frac = q[k] if pol > 0 else 1 - q[k]
-    return Choice(float(t[k]), pol, int(k), float(frac))
+    k = 1 + int(np.argmax(scores[1:-1]))
+    above = np.asarray(prob) > t[k]
+    pol = polarity(image, above)
+    q = float(above.mean())
+    return Choice(float(t[k]), pol, k, q if pol > 0 else 1.0 - q)
 
 
-def select_batch(probs: list, images: list, n_thresholds: int = 30, criterion: str = "image-otsu",
-                 frac_range: tuple = (0.0, 1.0)) -> list:
+def select_batch(probs: list, images: list, n_thresholds: int = 30,
+                 criterion: str = "image-otsu") -> list:
     """One threshold for all images (the official code's per-batch choice), from pooled pixels."""
     pooled_p = np.concatenate([np.asarray(p, np.float32).ravel() for p in probs])
     pooled_i = np.concatenate([np.asarray(i, np.float32).ravel() for i in images])
-    c = select(pooled_p, pooled_i, n_thresholds, criterion, frac_range)
-    return [Choice(c.threshold, c.polarity, c.index,
-                   float(np.mean(c.mask(p)))) for p in probs]
+    c = select(pooled_p, pooled_i, n_thresholds, criterion)
+    return [Choice(c.threshold, c.polarity, c.index, float(np.mean(c.mask(p)))) for p in probs]
 
 
 def calibrate(prob: np.ndarray, choice: Choice) -> np.ndarray:

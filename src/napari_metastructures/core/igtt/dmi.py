@@ -28,7 +28,7 @@ import numpy as np
 DMI_EPS = 1e-3
 
 
-def dmi_loss(p, y, eps: float = DMI_EPS):
+def dmi_loss(p, y, eps: float = DMI_EPS, signed: bool = False):
     """Binary L_DMI = -log(|N sum(p y) - sum(p) sum(y)| + eps), summed over the whole batch.
 
     Parameters
@@ -39,6 +39,10 @@ def dmi_loss(p, y, eps: float = DMI_EPS):
         Targets in [0, 1] (pseudo-labels), same shape.
     eps : float
         0.001 as in the paper.
+    signed : bool
+        Use ``max(det, 0)`` instead of ``|det|``: only positive covariance is rewarded. With the
+        pseudo-labels' polarity fixed from the image, this stops the network from learning the
+        inverted map (which |det| rewards equally); while det <= 0 only the IoU term drives.
 
     Returns
     -------
@@ -51,7 +55,8 @@ def dmi_loss(p, y, eps: float = DMI_EPS):
     y64 = y.reshape(-1).double()
     n = p64.numel()
     det = n * (p64 * y64).sum() - p64.sum() * y64.sum()
-    return (-torch.log(det.abs() + eps)).float()
+    det = det.clamp(min=0.0) if signed else det.abs()
+    return (-torch.log(det + eps)).float()
 
 
 def soft_iou_loss(p, y, weight=None, eps: float = 1e-6, squared_union: bool = False):

@@ -49,7 +49,7 @@ def ems_points(points: np.ndarray, shape: tuple, rng, radius: int = 1,
     return distinct[np.sort(pick)]
 
 
-def ems(mask: np.ndarray, rng, radius: int = 1, keep: float = 0.1) -> np.ndarray:
+def ems(mask: np.ndarray, rng, radius: int = 1, keep: float = 0.1, region: float = 0.0) -> np.ndarray:
     """EMS pseudo-label of one 2D candidate mask: a uint8 image with the kept shifted skeleton pixels.
 
     Parameters
@@ -62,6 +62,10 @@ def ems(mask: np.ndarray, rng, radius: int = 1, keep: float = 0.1) -> np.ndarray
         Largest shift per axis (r).
     keep : float
         Fraction of skeleton pixels kept.
+    region : float
+        Also keep ``ceil(region * kept)`` pixels drawn uniformly from the candidate's foreground
+        (0 = the paper's EMS). Thick objects (nuclei, puncta) then teach their whole area, not only
+        a band around their medial axis.
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
@@ -70,4 +74,9 @@ def ems(mask: np.ndarray, rng, radius: int = 1, keep: float = 0.1) -> np.ndarray
     kept = ems_points(pts, mask.shape, rng, radius, keep)
     out = np.zeros(mask.shape, np.uint8)
     out[kept[:, 0], kept[:, 1]] = 1
+    if region > 0 and len(kept):
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        fg = np.flatnonzero(mask.astype(bool).ravel())
+        m = min(math.ceil(region * len(kept)), fg.size)
+        out.ravel()[rng.choice(fg, size=m, replace=False)] = 1
     return out

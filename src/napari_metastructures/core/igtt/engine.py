@@ -21,10 +21,9 @@ Outputs are "calibrated": P is mapped monotonically so that the chosen candidate
 from __future__ import annotations
 
 import contextlib
-import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Callable, Generator, Optional, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Callable, Generator, Optional
 
 import numpy as np
 
@@ -35,7 +34,7 @@ from ..progress import EpochResult, StopRequested, check_stop, oom_advice
 from ..tiling import predict_tiled
 from ..training_data import CropSampler, as_slices, preprocess
 from ..validate import InputError, check_image
-from .candidates import Choice, calibrate, select, select_batch
+from .candidates import calibrate, select, select_batch
 from .dmi import dmi_loss, soft_iou_loss
 from .ems import ems
 
@@ -55,32 +54,38 @@ class IgttConfig:
     batch_size: int = 8
     norm_low: float = 1.0
     norm_high: float = 99.8
-    background_sigma: Optional[float] = None
+    background_sigma: Optional[float] = 30.0
+    background_exclude: bool = True
     # schedule
-    epochs: int = 10
+    epochs: int = 8
     steps_per_epoch: int = 0  # 0: from coverage
-    coverage: float = 1.0  # crops per epoch cover this many times the pixels
-    min_steps: int = 8
+    coverage: float = 0.25  # crops per epoch cover this many times the pixels
+    min_steps: int = 32
     max_steps: Optional[int] = None  # cap on batches per epoch (tests, quick runs)
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
-    lr_step: int = 0  # StepLR step in epochs (0: constant)
+    lr_schedule: str = "cosine"  # "cosine" (to lr_floor * lr), "step" (lr_step, lr_gamma), "constant"
+    lr_floor: float = 0.05
+    lr_step: int = 20
     lr_gamma: float = 0.1
     # iGTT
     start: str = "image"  # "image" (P0 = image) or "black" (paper: Y* all black first)
+    start_smooth: float = 1.0  # Gaussian sigma applied to the image to make P0
     n_thresholds: int = 30
     criterion: str = "image-otsu"
     selection: str = "image"  # "image" or "batch"
     use_ems: bool = True
     ems_radius: int = 1
     ems_keep: float = 0.1
+    ems_region: float = 0.0
     iou_weight: float = 1.0
     dmi_weight: float = 1.0
     squared_union: bool = False
+    signed_dmi: bool = True
     early_stop: bool = True
-    early_stop_change: float = 0.01  # 1 - Dice between consecutive candidates
+    early_stop_change: float = 0.03  # 1 - Dice between consecutive candidates
     early_stop_patience: int = 2
     # prediction and progress
     tile: int = 256
@@ -96,10 +101,13 @@ class IgttConfig:
         if name == "fast":
             base = cls(preset="fast")
         elif name == "paper":
+            # official hyper-parameters; the traps stay handled (image start, polarity from the
+            # image, float64 scores); start="black" / selection="batch" reproduce the official code
             base = cls(preset="paper", encoder_depth=5, decoder_channels=None, crop=256, batch_size=32,
-                       epochs=100, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=1e-3,
-                       lr_step=20, lr_gamma=0.1, criterion="dmi", selection="batch", early_stop=False,
-                       squared_union=True, start="black", background_sigma=None, preview_every=5)
+                       epochs=100, steps_per_epoch=0, coverage=1.0, min_steps=1, optimizer="sgd",
+                       lr=0.05, momentum=0.9, weight_decay=1e-3, lr_schedule="step", lr_step=20,
+                       lr_gamma=0.1, criterion="dmi", signed_dmi=False, squared_union=True,
+                       early_stop=False, background_sigma=None, start_smooth=0.0, preview_every=5)
         else:
             raise ValueError(f"unknown preset {name!r}; use 'fast' or 'paper'")
         unknown = set(overrides) - {f.name for f in fields(cls)}
@@ -119,7 +127,8 @@ class IgttConfig:
                 "in_channels": 1, "classes": 1}
 
     def preprocess_dict(self) -> dict:
-        return {"low": self.norm_low, "high": self.norm_high, "background_sigma": self.background_sigma}
+        return {"low": self.norm_low, "high": self.norm_high, "background_sigma": self.background_sigma,
+                "background_exclude": self.background_exclude}
 
     def calibration_dict(self) -> dict:
         return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}
@@ -146,6 +155,34 @@ def _change(prev: Optional[list], cur: list) -> float:
     inter = sum(int(np.count_nonzero(a & b)) for a, b in zip(prev, cur))
     total = sum(int(np.count_nonzero(a)) + int(np.count_nonzero(b)) for a, b in zip(prev, cur))
     return 0.0 if total == 0 else 1.0 - 2.0 * inter / total
+
+
+def start_probs(pres: list, cfg: IgttConfig) -> Optional[list]:
+    """P0: the preprocessed images, lightly smoothed and clipped to [0, 1] (None for a black start)."""
+    if cfg.start == "black":
+        return None  # Y* all black in epoch 1, as in the paper
+    if cfg.start != "image":
+        raise ValueError(f"start must be 'image' or 'black', got {cfg.start!r}")
+    from scipy import ndimage as ndi
+
+    return [np.clip(ndi.gaussian_filter(x, cfg.start_smooth) if cfg.start_smooth else x, 0.0, 1.0)
+            for x in pres]
+
+
+def pseudo_labels(masks: list, cfg: IgttConfig, rng: np.random.Generator) -> list:
+    """Y* from candidate masks: EMS-refined (or the masks themselves when ``use_ems`` is off)."""
+    if cfg.use_ems:
+        return [ems(m, rng, cfg.ems_radius, cfg.ems_keep, cfg.ems_region).astype(np.float32) for m in masks]
+    return [np.asarray(m, np.float32) for m in masks]
+
+
+def first_targets(pres: list, cfg: IgttConfig, rng: np.random.Generator) -> list:
+    """The first epoch's pseudo-labels for preprocessed images (all zeros for a black start)."""
+    probs = start_probs(pres, cfg)
+    if probs is None:
+        return [np.zeros(x.shape, np.float32) for x in pres]
+    masks = [c.mask(p).astype(bool) for c, p in zip(_choose(probs, pres, cfg), probs)]
+    return pseudo_labels(masks, cfg, rng)
 
 
 def _regroup(slices: list, shapes: list) -> list:
@@ -213,7 +250,12 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
                               weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
+    if cfg.lr_schedule == "step":
+        sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
+    elif cfg.lr_schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, cfg.epochs), cfg.lr * cfg.lr_floor)
+    else:
+        sched = None
     use_amp = dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
 
@@ -226,12 +268,7 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
         with oom_advice(str(dev), cfg.predict_batch, cfg.tile):
             return [predict_tiled(net, x, cfg.tile, cfg.overlap, cfg.predict_batch, dev) for x in pres]
 
-    if cfg.start == "image":
-        probs = [np.clip(x, 0.0, 1.0) for x in pres]
-    elif cfg.start == "black":
-        probs = None  # Y* all black in epoch 1, as in the paper
-    else:
-        raise ValueError(f"start must be 'image' or 'black', got {cfg.start!r}")
+    probs = start_probs(pres, cfg)
     choices = None if probs is None else _choose(probs, pres, cfg)
     calm = 0
     for epoch in range(1, cfg.epochs + 1):
@@ -242,10 +279,7 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
         else:
             masks = [c.mask(p).astype(bool) for c, p in zip(choices, probs)]
             fraction = float(sum(m.sum() for m in masks) / sum(m.size for m in masks))
-            if cfg.use_ems:
-                targets = [ems(m, ems_rng, cfg.ems_radius, cfg.ems_keep).astype(np.float32) for m in masks]
-            else:
-                targets = [m.astype(np.float32) for m in masks]
+            targets = pseudo_labels(masks, cfg, ems_rng)
         sampler.set_targets(targets)
         net.train()
         losses = []
@@ -262,8 +296,8 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
                     with amp:
                         logits = net(xb)
                     p = torch.sigmoid(logits.float())
-                    loss = cfg.dmi_weight * dmi_loss(p, yb) + cfg.iou_weight * soft_iou_loss(
-                        p, yb, squared_union=cfg.squared_union)
+                    loss = (cfg.dmi_weight * dmi_loss(p, yb, signed=cfg.signed_dmi)
+                            + cfg.iou_weight * soft_iou_loss(p, yb, squared_union=cfg.squared_union))
                     if scaler is not None:
                         scaler.scale(loss).backward()
                         scaler.step(opt)

@@ -1,0 +1,186 @@
+"""``metastructures igtt``: unsupervised iGTT segmentation of one or many images.
+
+Trains one network on all the given images together (no labels), then writes for each input
+``DIR/<stem>_prob.tif`` (float32 foreground probability in [0, 1]; the mask is ``prob > 0.5``),
+``DIR/<stem>_mask.tif`` (uint8 0/1), both with the input's pixel size, and ``DIR/run.json``
+(parameters, seed, device, timings, per-epoch losses). Prints one progress line per epoch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from ..core.validate import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("igtt", help="unsupervised segmentation with iGTT (trains on the images given)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="greyscale TIFF images (2D, 3D stacks, time-lapses)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the outputs")
+    p.add_argument("--preset", default="fast", choices=["fast", "paper"],
+                   help="fast (default): small U-Net, few epochs, early stop; paper: the official settings")
+    p.add_argument("--epochs", type=int, help="number of epochs (default from the preset)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda[:i] or mps (default auto)")
+    p.add_argument("--save-model", metavar="PATH", help="also save the trained model to this file")
+    p.add_argument("--no-ems", action="store_true", help="ablation: train on the raw candidates, without EMS")
+    p.add_argument("--selection", choices=["image", "batch"],
+                   help="choose the threshold candidate per image (default) or one per batch")
+    # advanced options, mostly for tests and quick runs
+    adv = p.add_argument_group("advanced")
+    adv.add_argument("--encoder", help=argparse.SUPPRESS)
+    adv.add_argument("--encoder-depth", type=int, help=argparse.SUPPRESS)
+    adv.add_argument("--decoder-channels", help=argparse.SUPPRESS)
+    adv.add_argument("--crop", type=int, help="training crop size in px")
+    adv.add_argument("--batch-size", type=int, help="crops per training batch")
+    adv.add_argument("--steps-per-epoch", type=int, help=argparse.SUPPRESS)
+    adv.add_argument("--max-steps", type=int, help=argparse.SUPPRESS)
+    adv.add_argument("--tile", type=int, help="prediction tile size in px")
+    adv.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    """The IgttConfig of the preset with the options given on the command line."""
+    from ..core.igtt.engine import IgttConfig
+
+    over = {}
+    for name in ("epochs", "encoder", "encoder_depth", "crop", "batch_size", "steps_per_epoch",
+                 "max_steps", "tile", "threads", "selection"):
+        value = getattr(args, name, None)
+        if value is not None:
+            over[name] = value
+    if getattr(args, "decoder_channels", None):
+        over["decoder_channels"] = tuple(int(v) for v in args.decoder_channels.split(","))
+    elif "encoder_depth" in over:
+        over["decoder_channels"] = (64, 32, 16, 16, 16)[: over["encoder_depth"]]
+    if getattr(args, "no_ems", False):
+        over["use_ems"] = False
+    for key in ("epochs", "crop", "batch_size", "tile"):
+        if key in over and over[key] < 1:
+            raise InputError(f"--{key.replace('_', '-')} must be a positive number, got {over[key]}.")
+    return IgttConfig.preset(args.preset, **over)
+
+
+def read_inputs(paths: list) -> list:
+    """Read and check greyscale images; returns ImageFile objects with unique output stems."""
+    from ..core.validate import check_image
+    from ..io import read_image
+
+    files, stems = [], set()
+    for path in paths:
+        f = read_image(path)
+        check_image(f.data, name=Path(path).name)
+        stem, k = f.name, 2
+        while stem in stems:
+            stem, k = f"{f.name}_{k}", k + 1
+        stems.add(stem)
+        f.stem = stem
+        files.append(f)
+    return files
+
+
+def write_outputs(out: Path, files: list, probs: list, params: dict) -> list:
+    """Write ``<stem>_prob.tif`` and ``<stem>_mask.tif`` for each input; returns the paths written."""
+    import numpy as np
+
+    from ..io import write_tiff
+
+    written = []
+    for f, prob in zip(files, probs):
+        prob = np.clip(np.asarray(prob, np.float32), 0.0, 1.0)
+        mask = (prob > 0.5).astype(np.uint8)
+        meta = dict(params, source=str(f.metadata.get("source", f.name)))
+        written.append(str(write_tiff(out / f"{f.stem}_prob.tif", prob, scale=f.scale, translate=f.translate,
+                                      params=dict(meta, output="foreground probability"))))
+        written.append(str(write_tiff(out / f"{f.stem}_mask.tif", mask, scale=f.scale, translate=f.translate,
+                                      params=dict(meta, output="mask = probability > 0.5"),
+                                      layer_type="labels")))
+    return written
+
+
+def write_json_atomic(path: Path, payload: dict) -> Path:
+    """Write JSON to a temporary file in the same folder, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import __version__
+    from ..core.device import DeviceError, resolve_device
+    from ..core.igtt.engine import train
+    from ..core.progress import OutOfMemoryAdvice
+
+    t_start = time.perf_counter()
+    out = Path(args.out)
+    cfg = config_from_args(args)
+    files = read_inputs(args.images)
+    try:
+        choice = resolve_device(args.device)
+    except DeviceError as err:
+        raise InputError(str(err)) from None
+    print(f"iGTT ({cfg.preset} preset) on {len(files)} image(s), device: {choice.name} ({choice.reason})",
+          flush=True)
+    t_read = time.perf_counter()
+    gen = train([f.data for f in files], cfg, seed=args.seed, device=choice.device)
+    first_preview = None
+    try:
+        while True:
+            try:
+                record = next(gen)
+            except StopIteration as done:
+                model = done.value
+                break
+            if first_preview is None and record.preview is not None:
+                first_preview = time.perf_counter() - t_read
+            print(record.line(), flush=True)
+    except OutOfMemoryAdvice as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    t_train = time.perf_counter()
+    probs = model.outputs
+    if probs is None:  # stopped mid-epoch: predict with the last good model
+        probs = [model.predict(f.data, choice.device) for f in files]
+    params = {"method": "igtt", "preset": cfg.preset, "seed": args.seed, "device": choice.device,
+              "version": __version__}
+    written = write_outputs(out, files, probs, params)
+    if args.save_model:
+        written.append(str(model.save(args.save_model)))
+    t_end = time.perf_counter()
+    history = model.history
+    report = {
+        "command": "igtt",
+        "version": __version__,
+        "inputs": [{"path": str(f.metadata.get("source", "")), "stem": f.stem, "shape": list(f.data.shape),
+                    "dtype": str(f.data.dtype), "scale": list(f.scale)} for f in files],
+        "outputs": written,
+        "seed": args.seed,
+        "device": {"requested": args.device, "used": choice.device, "name": choice.name,
+                   "reason": choice.reason},
+        "params": cfg.to_dict(),
+        "timings": {"read_s": t_read - t_start, "train_s": t_train - t_read, "write_s": t_end - t_train,
+                    "total_s": t_end - t_start, "first_preview_s": first_preview,
+                    "epoch_s": [h["seconds"] for h in history]},
+        "epochs": history,
+        "losses": [h["loss"] for h in history],
+        "machine": f"{platform.node()} {platform.machine()}",
+    }
+    write_json_atomic(out / "run.json", report)
+    masks_fg = [float((p > 0.5).mean()) for p in probs]
+    print(f"wrote {len(written)} file(s) and run.json to {out} in {t_end - t_start:.1f}s "
+          f"(foreground {', '.join(f'{100 * m:.1f}%' for m in masks_fg)})", flush=True)
+    return 0

@@ -1,0 +1,84 @@
+"""`metastructures igtt` and `metastructures predict` end to end on tiny images."""
+import json
+
+import numpy as np
+import pytest
+
+from napari_metastructures.cli import main
+from napari_metastructures.io import read_image, write_tiff
+
+TINY = ["--encoder-depth", "3", "--decoder-channels", "16,8,8", "--crop", "64", "--batch-size", "2",
+        "--steps-per-epoch", "2", "--tile", "64", "--threads", "2", "--device", "cpu"]
+
+
+def _image(shape, seed):
+    rng = np.random.default_rng(seed)
+    img = rng.normal(300, 40, shape)
+    img[..., 10:14, :] += 900
+    img[..., :, 30:33] += 900
+    return np.clip(img, 0, 65535).astype(np.uint16)
+
+
+@pytest.fixture(scope="module")
+def igtt_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("igtt")
+    a = write_tiff(tmp / "cell_a.tif", _image((64, 72), 0), scale=(0.1, 0.1))
+    b = write_tiff(tmp / "cell_b.tif", _image((2, 48, 64), 1), scale=(0.5, 0.2, 0.2))
+    out = tmp / "out"
+    code = main(["igtt", str(a), str(b), "--out", str(out), "--epochs", "2", "--seed", "1",
+                 "--save-model", str(tmp / "model.pt"), *TINY])
+    return code, tmp, out
+
+
+def test_igtt_writes_outputs_with_scale_and_run_json(igtt_run, capsys):
+    code, tmp, out = igtt_run
+    assert code == 0
+    prob = read_image(out / "cell_a_prob.tif")
+    mask = read_image(out / "cell_a_mask.tif")
+    assert prob.data.dtype == np.float32 and prob.data.shape == (64, 72)
+    assert 0 <= prob.data.min() and prob.data.max() <= 1
+    assert mask.data.dtype == np.uint8 and set(np.unique(mask.data)) <= {0, 1}
+    np.testing.assert_array_equal(mask.data, (prob.data > 0.5).astype(np.uint8))
+    assert prob.scale == pytest.approx((0.1, 0.1)) and mask.scale == pytest.approx((0.1, 0.1))
+    stack = read_image(out / "cell_b_prob.tif")
+    assert stack.data.shape == (2, 48, 64) and stack.scale == pytest.approx((0.5, 0.2, 0.2))
+    report = json.loads((out / "run.json").read_text())
+    assert report["seed"] == 1 and report["device"]["used"] == "cpu"
+    assert report["params"]["epochs"] == 2 and report["params"]["encoder_depth"] == 3
+    assert len(report["epochs"]) == 2 and len(report["losses"]) == 2
+    assert all(np.isfinite(report["losses"]))
+    assert report["timings"]["total_s"] > 0 and len(report["timings"]["epoch_s"]) == 2
+    assert (tmp / "model.pt").is_file()
+    assert not list(out.glob(".*part"))  # no temporary files left
+
+
+def test_predict_subcommand_matches_training_outputs(igtt_run, capsys):
+    code, tmp, out = igtt_run
+    out2 = tmp / "pred"
+    assert main(["predict", "--model", str(tmp / "model.pt"), str(tmp / "cell_a.tif"), "--out", str(out2),
+                 "--device", "cpu", "--tile", "64", "--overlap", "32"]) == 0
+    trained = read_image(out / "cell_a_prob.tif").data
+    predicted = read_image(out2 / "cell_a_prob.tif")
+    assert predicted.scale == pytest.approx((0.1, 0.1))
+    np.testing.assert_allclose(predicted.data, trained, atol=1e-5)
+    assert (out2 / "cell_a_mask.tif").is_file()
+    report = json.loads((out2 / "run.json").read_text())
+    assert report["command"] == "predict" and report["model_config"]["kind"] == "igtt"
+
+
+def test_igtt_prints_progress_per_epoch(tmp_path, capsys):
+    a = write_tiff(tmp_path / "x.tif", _image((64, 64), 3))
+    assert main(["igtt", str(a), "--out", str(tmp_path / "o"), "--epochs", "1", "--no-ems", *TINY]) == 0
+    text = capsys.readouterr().out
+    assert "epoch 1/1" in text and "loss" in text and "device" in text
+
+
+def test_bad_inputs_give_clear_errors(tmp_path, capsys):
+    rgb = write_tiff(tmp_path / "rgb.tif", np.zeros((32, 32, 3), np.uint8))
+    assert main(["igtt", str(rgb), "--out", str(tmp_path / "o"), *TINY]) == 2
+    assert "rgb.tif" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path / "none.pt"), str(rgb), "--out", str(tmp_path)]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    ok = write_tiff(tmp_path / "ok.tif", _image((64, 64), 4))
+    assert main(["igtt", str(ok), "--out", str(tmp_path / "o"), "--device", "cuda:7", "--epochs", "1"]) == 2
+    assert "cuda:7" in capsys.readouterr().err

@@ -1,0 +1,151 @@
+"""The iGTT training generator: records, stop, save/load, determinism, tiled prediction."""
+import numpy as np
+import pytest
+
+from napari_metastructures.core.igtt.engine import IgttConfig, run, train
+from napari_metastructures.core.model import TrainedModel
+from napari_metastructures.core.progress import EpochResult
+from napari_metastructures.core.tiling import predict_tiled
+from napari_metastructures.core.training_data import preprocess
+
+
+def tiny(**over) -> IgttConfig:
+    base = dict(encoder_depth=3, decoder_channels=(16, 8, 8), crop=64, batch_size=2, steps_per_epoch=3,
+                epochs=2, tile=64, overlap=16, early_stop=False, threads=2, background_sigma=10.0)
+    base.update(over)
+    return IgttConfig.preset("fast", **base)
+
+
+def lines_image(shape=(64, 64), seed=0):
+    rng = np.random.default_rng(seed)
+    img = rng.normal(20, 4, shape)
+    img[10:13, :] += 60
+    img[:, 40:43] += 60
+    img[30:50, 15:18] += 50
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def collect(gen):
+    records = []
+    while True:
+        try:
+            records.append(next(gen))
+        except StopIteration as done:
+            return records, done.value
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return collect(train([lines_image(), lines_image((80, 70), 1)], tiny(), seed=0, device="cpu"))
+
+
+def test_generator_yields_epoch_records_and_returns_model(trained):
+    records, model = trained
+    assert [r.epoch for r in records] == [1, 2]
+    for r in records:
+        assert isinstance(r, EpochResult) and r.n_epochs == 2
+        assert np.isfinite(r.loss) and r.seconds > 0
+        assert 0 < r.foreground_fraction < 0.6
+        assert r.preview is not None and [p.shape for p in r.preview] == [(64, 64), (80, 70)]
+        assert all(p.dtype == np.float32 and p.min() >= 0 and p.max() <= 1 for p in r.preview)
+    assert isinstance(model, TrainedModel) and len(model.history) == 2
+    assert model.history[0]["loss"] == pytest.approx(records[0].loss)
+    assert [m.shape for m in model.masks] == [(64, 64), (80, 70)]
+    # the mask is the calibrated map above 0.5 and covers the bright lines
+    np.testing.assert_array_equal(model.masks[0], (model.outputs[0] > 0.5).astype(np.uint8))
+    img = lines_image()
+    assert img[model.masks[0] > 0].mean() > img[model.masks[0] == 0].mean() + 5
+
+
+def test_stop_mid_epoch_returns_within_one_batch_with_usable_model():
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) >= 5  # epoch 1 has 3 batches; stop before the 2nd batch of epoch 2
+
+    records, model = collect(train([lines_image()], tiny(epochs=3), seed=0, device="cpu", stop=stop))
+    assert len(records) == 1
+    assert len(calls) == 5  # polled once per batch, nothing ran after the request
+    assert "stopped" in model.config and len(model.history) == 1
+    prob = model.predict(lines_image(seed=3), device="cpu", tile=64)
+    assert prob.shape == (64, 64) and np.isfinite(prob).all() and 0 <= prob.min() <= prob.max() <= 1
+
+
+def test_stop_before_first_batch():
+    records, model = collect(train([lines_image()], tiny(), seed=0, device="cpu", stop=lambda: True))
+    assert records == [] and isinstance(model, TrainedModel)
+
+
+def test_save_load_predict_round_trip(trained, tmp_path):
+    _, model = trained
+    img = lines_image((90, 75), seed=5)
+    before = model.predict(img, device="cpu", tile=64, overlap=16)
+    path = model.save(tmp_path / "m.pt")
+    loaded = TrainedModel.load(path)
+    after = loaded.predict(img, device="cpu", tile=64, overlap=16)
+    np.testing.assert_array_equal(before, after)
+    assert loaded.config == model.config and loaded.history == model.history
+    assert loaded.config["preprocess"]["background_sigma"] == 10.0
+    # the model's outputs on its own training image equal a fresh prediction
+    np.testing.assert_allclose(model.predict(lines_image(), device="cpu", tile=64, overlap=16),
+                               model.outputs[0], atol=1e-6)
+    stack = np.stack([img, img])
+    np.testing.assert_allclose(loaded.predict(stack, device="cpu", tile=64, overlap=16)[1], after, atol=1e-6)
+
+
+def test_load_rejects_foreign_file(tmp_path):
+    from napari_metastructures.core.validate import InputError
+
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(InputError, match="not a napari-metastructures model"):
+        TrainedModel.load(bad)
+
+
+def test_determinism_with_seed_on_cpu():
+    images = [lines_image(seed=7)]
+    a = run(images, tiny(epochs=1), seed=3, device="cpu")
+    b = run(images, tiny(epochs=1), seed=3, device="cpu")
+    c = run(images, tiny(epochs=1), seed=4, device="cpu")
+    assert a.history[0]["loss"] == b.history[0]["loss"]
+    np.testing.assert_array_equal(a.outputs[0], b.outputs[0])
+    assert a.history[0]["loss"] != c.history[0]["loss"]
+
+
+def test_tiled_prediction_matches_untiled(trained):
+    _, model = trained
+    img = lines_image((150, 170), seed=9)
+    x = preprocess(img, model.config["preprocess"])
+    whole = predict_tiled(model.net, x, tile=192, overlap=0, batch_size=1, device="cpu")  # one tile
+    tiled = predict_tiled(model.net, x, tile=64, overlap=32, batch_size=3, device="cpu")
+    assert whole.shape == tiled.shape == (150, 170)
+    diff = np.abs(whole - tiled)
+    assert diff.mean() < 0.02 and np.percentile(diff, 99) < 0.1
+
+
+def test_stacks_batch_selection_and_no_ems():
+    stack = np.stack([lines_image(seed=1), lines_image(seed=2)])
+    records, model = collect(train([stack, lines_image((50, 60))], tiny(epochs=1, selection="batch",
+                                                                        use_ems=False), device="cpu"))
+    assert [p.shape for p in records[0].preview] == [(2, 64, 64), (50, 60)]
+    assert len(set(records[0].extra["thresholds"])) == 1  # one threshold for the whole batch
+
+
+def test_early_stop_message():
+    # a tolerance of 1.0 counts any change as "stopped changing": the run stops after one epoch
+    cfg = tiny(epochs=6, early_stop=True, early_stop_patience=1, early_stop_change=1.0)
+    records, model = collect(train([lines_image()], cfg, device="cpu"))
+    assert len(records) == 1 and "early stop" in records[-1].message
+    assert records[-1].preview is not None
+
+
+def test_presets_and_bad_settings():
+    paper = IgttConfig.preset("paper")
+    got = (paper.lr, paper.batch_size, paper.crop, paper.epochs, paper.criterion)
+    assert got == (0.05, 32, 256, 100, "dmi")
+    assert IgttConfig.preset("fast", epochs=3).epochs == 3
+    with pytest.raises(ValueError, match="unknown iGTT setting"):
+        IgttConfig.preset("fast", nonsense=1)
+    with pytest.raises(ValueError, match="unknown preset"):
+        IgttConfig.preset("slow")
