@@ -61,6 +61,16 @@ def load_pairs(images_dir: str, masks_dir: str, instances_dir: str | None = None
     return names, out_i, out_m, (out_n if inst is not None else None)
 
 
+def _widths(text: str) -> tuple:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"write whole numbers separated by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"needs positive widths, got {text!r}")
+    return values
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ..core.losses import LOSSES
     from ..core.study import DEFAULT_LABELS
@@ -75,6 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", choices=["unet", "deeplabv3plus"], default="unet", help="architecture (default unet)")
     p.add_argument("--encoder", default="resnet18", help="encoder name, random init (default resnet18)")
     p.add_argument("--encoder-depth", type=int, default=4, help="encoder stages, 3 to 5 (default 4)")
+    p.add_argument("--decoder-channels", type=_widths, metavar="W,W,...",
+                   help="U-Net decoder widths, one per encoder stage, e.g. 64,32,16 for a small fast model")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="sgd (momentum 0.9, the paper) or adam")
     p.add_argument("--loss", default="bce", choices=["auto", *LOSSES], help="training loss (default bce)")
     p.add_argument("--epochs", type=int, default=20, help="epochs per label type (default 20)")
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: cover the training pixels once)")
@@ -96,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     specs = parse_label_specs(args.labels)
     training = SupervisedConfig(arch=args.model, encoder=args.encoder, encoder_depth=args.encoder_depth,
-                                loss=args.loss, epochs=args.epochs, lr=args.lr, batch=args.batch, crop=args.crop,
+                                decoder_channels=args.decoder_channels, optimizer=args.optimizer, loss=args.loss, epochs=args.epochs, lr=args.lr, batch=args.batch, crop=args.crop,
                                 steps_per_epoch=args.steps_per_epoch)
     training.check()
     names, images, masks, instances = load_pairs(args.images, args.masks, args.instances)

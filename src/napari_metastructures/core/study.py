@@ -264,12 +264,12 @@ SUMMARY_COLUMNS = ("labels", "group", "final_dice", "best_dice", "best_epoch", "
                    "epochs", "seconds")
 
 
-def _png(fig) -> bytes:
+def _png(fig, dpi: int = 80) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 
@@ -302,7 +302,8 @@ def figure_loss(result: StudyResult, title: str = "") -> bytes:
         per_step = [r for r in steps if r["test_dice"] is None]
         ax.plot([r["step"] for r in per_step], [r["train_loss"] for r in per_step], lw=0.8, label=s["labels"])
     ax.set(xlabel="step", ylabel="training loss", title=title or "Training loss per step")
-    ax.set_yscale("log")
+    if all(r["train_loss"] > 0 for r in result.rows):  # L_DMI can be negative
+        ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -324,18 +325,21 @@ def figure_examples(result: StudyResult) -> bytes:
     axes[0, 0].set_title("test image", fontsize=7)
     axes[1, 0].imshow(result.examples["mask"], cmap="gray", vmin=0, vmax=1)
     axes[1, 0].set_title("clean mask", fontsize=7)
+    fig.suptitle("top: training labels of one image (grey = ignored); bottom: prediction on a test image",
+                 fontsize=6)
     for j, name in enumerate(labels, start=1):
         ex = result.examples[name]
         if ex["noisy"] is not None:
-            shown = np.ma.masked_equal(np.asarray(ex["noisy"]).astype(np.int32), 255)
-            axes[0, j].imshow(np.clip(shown, 0, 1), cmap="gray", vmin=0, vmax=1)
+            noisy = np.asarray(ex["noisy"])
+            shown = np.where(noisy == 255, 0.5, np.clip(noisy, 0, 1)).astype(np.float32)  # grey = ignored
+            axes[0, j].imshow(shown, cmap="gray", vmin=0, vmax=1)
         axes[0, j].set_title(f"{name}\n(train label)", fontsize=6)
         axes[1, j].imshow(ex["prob"] > 0.5, cmap="gray", vmin=0, vmax=1)
         axes[1, j].set_title("test prediction", fontsize=6)
     for ax in axes.ravel():
         ax.set_axis_off()
     fig.tight_layout()
-    return _png(fig)
+    return _png(fig, dpi=64)
 
 
 def summary_table(summary: list) -> str:
@@ -393,8 +397,9 @@ def write_study(result: StudyResult, out_dir, title: str = "Label-type study") -
     report = [
         f"# {title}", "",
         f"Trained on {len(result.train_names)} images, tested on {len(result.test_names)} against their clean "
-        f"masks. Every label type: a fresh {t['arch']} ({t['encoder']}, depth {t['encoder_depth']}), loss "
-        f"{t['loss']}, SGD lr {t['lr']} momentum {t['momentum']}, {t['epochs']} epochs of batch {t['batch']} "
+        f"masks. Every label type: a fresh {t['arch']} ({t['encoder']}, depth {t['encoder_depth']}, decoder "
+        f"{t.get('decoder_channels') or 'default'}), loss {t['loss']}, {t.get('optimizer', 'sgd').upper()} lr "
+        f"{t['lr']} momentum {t['momentum']}, {t['epochs']} epochs of batch {t['batch']} "
         f"on {t['crop']}-px crops, seed {result.config['seed']}, device {result.config.get('device_used')}. "
         "Test Dice thresholds the probability at 0.5 (honest protocol) and pools pixels over test images.",
         "", summary_table(result.summary), "", paper_check(result.summary) if result.summary else "", "",

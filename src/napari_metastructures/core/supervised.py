@@ -45,12 +45,17 @@ class SupervisedConfig:
         segmentation-models-pytorch encoder name (random init, no download).
     encoder_depth : int
         3 to 5; crops must be multiples of ``2**encoder_depth``.
+    decoder_channels : tuple of int or None
+        U-Net decoder widths, one per encoder stage (None: smp's defaults); e.g. ``(64, 32, 16)``
+        makes a small, fast CPU model.
     loss : str
         ``auto`` (BCE for binary labels, cross-entropy for multi-class) or a name from
         :func:`.losses.get_loss`.
     loss_params : dict
         Keyword arguments for the loss (e.g. ``{"beta": 0.9}``).
-    epochs, lr, momentum, weight_decay, batch, crop : training schedule (SGD).
+    optimizer : {"sgd", "adam"}
+        SGD with ``momentum`` (the paper's setting, default) or Adam.
+    epochs, lr, momentum, weight_decay, batch, crop : training schedule.
     steps_per_epoch : int or None
         Batches per epoch; None draws about as many pixels as the training set holds.
     ignore_value : int or None
@@ -72,9 +77,11 @@ class SupervisedConfig:
     arch: str = "unet"
     encoder: str = "resnet18"
     encoder_depth: int = 4
+    decoder_channels: Optional[tuple] = None
     loss: str = "auto"
     loss_params: dict = field(default_factory=dict)
     epochs: int = 30
+    optimizer: str = "sgd"
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 1e-4
@@ -101,6 +108,11 @@ class SupervisedConfig:
         for name in ("epochs", "batch"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if self.optimizer not in ("sgd", "adam"):
+            raise InputError(f"optimizer {self.optimizer!r}: use sgd or adam.")
+        if self.decoder_channels is not None and len(self.decoder_channels) != int(self.encoder_depth):
+            raise InputError(f"decoder channels {tuple(self.decoder_channels)}: give one width per encoder "
+                             f"stage ({self.encoder_depth}).")
         if not self.lr > 0:
             raise InputError(f"learning rate must be > 0, got {self.lr}.")
         if self.loss != "auto":
@@ -275,17 +287,22 @@ def train_supervised(
     dev = torch.device(choice.device)
     torch.manual_seed(int(seed))
     rng = np.random.default_rng(int(seed))
-    net = build_model(config.arch, config.encoder, config.encoder_depth, in_channels=1, classes=n_out)
+    decoder = list(config.decoder_channels) if config.decoder_channels else None
+    net = build_model(config.arch, config.encoder, config.encoder_depth, in_channels=1, classes=n_out,
+                      decoder_channels=decoder)
     net.to(dev)
-    optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
+                                    weight_decay=config.weight_decay)
     sampler = CropSampler(x_slices, y_slices, crop=config.crop, seed=rng, augment=config.augment,
                           target_pad=_IGNORE)
     steps = int(config.steps_per_epoch or sampler.steps_per_epoch(config.batch))
     model_config = {
         "kind": "supervised",
         "model": {"arch": config.arch, "encoder": config.encoder, "encoder_depth": int(config.encoder_depth),
-                  "in_channels": 1, "classes": n_out},
+                  "decoder_channels": decoder, "in_channels": 1, "classes": n_out},
         "preprocess": dict(config.preprocess),
         "threshold": 0.5,
         "class_values": prepared.class_values,
