@@ -27,9 +27,49 @@ NOISY_LABELS: dict[str, str] = {
     "keep_button": "Copy the current preview to a new layer, with its parameters and seed in the metadata.",
 }
 
-DENSITY: dict[str, str] = {}
+DENSITY: dict[str, str] = {
+    "layers": "Labels layer(s) to map. Ctrl/Cmd-click to pick several. Each class k gets an Image "
+              "layer <labels>_density_c<k>, updated in place.",
+    "reference": "Labels layer to compare with (e.g. the ground truth): the panel shows each layer's "
+                 "transition matrix Q[reference, layer], its rank and the meta-structure similarity.",
+    "bandwidth": "h in pixels: the box window is (2h+1) pixels wide per axis; for the Gaussian, sigma = h. "
+                 "Around the size of the structures works best.",
+    "kernel": "box: fraction of the window holding the class (the paper's Equation 8), zero padding "
+              "outside the image. gaussian: smoother, sigma = h.",
+    "live": "Recompute shortly after every change.",
+    "run_button": "Recompute the density maps now.",
+    "panel": "Similarity: noise-corrected Pearson correlation of the class densities against the "
+             "reference (1 = same meta-structure, ~0 = none). Rank: rank of the empirical transition matrix.",
+}
 
-IGTT: dict[str, str] = {}
+IGTT: dict[str, str] = {
+    "images": "Image layer(s) to segment; no labels needed. Ctrl/Cmd-click to pick several: one model "
+    "is trained on all of them and each gets its own '<image>_igtt' mask.",
+    "slices": "For stacks and time-lapses: which slices along the first axis to train on, e.g. 'all' "
+    "or '0-4,7'. Other slices stay empty until you use Predict.",
+    "preset": "fast: small network, 10 epochs, stops early when the pseudo-labels settle; minutes on a "
+    "CPU. paper: the official settings (deeper network, SGD, 100 epochs); best on a GPU.",
+    "epochs": "Training rounds. Each epoch trains on the current pseudo-labels, then makes new ones "
+    "from the network's prediction.",
+    "preview_every": "Update the output layers every this many epochs. The last epoch always updates "
+    "them. Larger values keep a slow computer more responsive.",
+    "seed": "Seeds the network, crops, augmentation and EMS: the same seed gives the same result.",
+    "encoder": "Network backbone, randomly initialised (nothing is downloaded). resnet18 is a good "
+    "start on a CPU.",
+    "encoder_depth": "Encoder stages (3 to 5). 3 is small and fast; the paper uses 5. Crops must be "
+    "multiples of 2^depth.",
+    "crop": "Side of the square training crops in pixels (a multiple of 2^depth, at most the image side).",
+    "batch": "Crops per training step. Lower it if the GPU runs out of memory.",
+    "lr": "Learning rate (Adam for 'fast', SGD with momentum for 'paper').",
+    "steps": "Training steps per epoch; 0 = enough crops to cover the images about once.",
+    "use_ems": "Refine each pseudo-label by EMS (skeletonise, jitter, keep 10% of the pixels), as in "
+    "the paper. Untick for the paper's 'without EMS' ablation.",
+    "selection": "Choose the pseudo-label threshold for each image (default), or one for the whole "
+    "batch as the official code does.",
+    "criterion": "How a threshold candidate is scored. image-otsu (default) judges the split on the "
+    "image intensities and copes with sparse, hazy foreground; dmi is the paper's criterion.",
+    "early_stop": "Stop when the pseudo-labels change by less than 1% for two epochs in a row.",
+}
 
 ROUGH_LABELS: dict[str, str] = {
     "image": "The greyscale image to segment (2D, or a stack / time-lapse trained slice by slice).",

@@ -12,6 +12,8 @@ budget (measured in benchmarks/bench_widget_responsiveness.py).
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -67,6 +69,61 @@ class RunRequest:
 
     def selection(self, i: int):
         return self.selections[i] if i < len(self.selections) else None
+
+
+def avoid_triton_llvm_clash() -> bool:
+    """Stop torch from importing triton when a system LLVM is already loaded; True if blocked.
+
+    Mesa's OpenGL (the viewer's canvas on most Linux desktops and under Xvfb) maps libLLVM into the
+    process; importing triton afterwards (torchvision and timm import it through torch._dynamo when
+    segmentation-models-pytorch loads) then crashes the process with a segfault, because libtriton's
+    own LLVM symbols bind to the system copy (the same clash as tensorflow/tensorflow#124205).
+    Training here never uses triton (no torch.compile), so marking it missing is safe; torch treats
+    a missing triton as "not installed".
+    """
+    if "triton" in sys.modules or not sys.platform.startswith("linux"):
+        return False
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
+    if "libLLVM" not in maps:
+        return False
+    sys.modules["triton"] = None  # import triton -> ImportError; find_spec("triton") -> None
+    log.info("libLLVM is loaded (Mesa OpenGL): triton disabled in this process to avoid a crash")
+    return True
+
+
+def image_layers(viewer) -> list:
+    """``(name, layer)`` choices: the viewer's Image layers except probability outputs of a run."""
+    from napari.layers import Image
+
+    return [(layer.name, layer) for layer in viewer.layers
+            if isinstance(layer, Image) and not layer.metadata.get("probability_of")]
+
+
+def preload_training_modules() -> None:
+    """Import the network libraries now, on the GUI thread, while the widget opens.
+
+    segmentation-models-pytorch pulls in timm and torchvision: seconds of Python imports that hold
+    the GIL. Done in the training thread they would freeze the viewer at the start of every first run.
+    """
+    avoid_triton_llvm_clash()
+    import segmentation_models_pytorch  # noqa: F401
+
+
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Run the calling thread (and the torch threads it starts) at a lower CPU priority (Linux).
+
+    The GUI thread then wins the CPU when it has work, so training on all cores does not stall the
+    viewer. Elsewhere this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)  # per thread on Linux
+    except (OSError, AttributeError):
+        pass
 
 
 def parse_slices(text: str, n: int, name: str = "slices") -> Optional[list]:
@@ -139,18 +196,44 @@ def _full_size(frozen: FrozenLayer, selection, prob: np.ndarray, to_mask: Option
     return mask, fg
 
 
-def collapsible(title: str, content: Container, expanded: bool = False) -> Container:
-    """Wrap ``content`` in a superqt QCollapsible ("Advanced" sections), as a magicgui Container."""
-    from superqt import QCollapsible
-
-    box = QCollapsible(title)
-    box.addWidget(content.native)
-    box.expand(animate=False) if expanded else box.collapse(animate=False)
-    outer = Container(labels=False)
+def collapsible(title: str, content: Container) -> Container:
+    """A "show <title>" check box above ``content``, which is hidden until it is ticked."""
+    toggle = CheckBox(text=f"show {title.lower()} settings", value=False)
+    content.visible = False
+    content.margins = (12, 0, 0, 0)
+    toggle.changed.connect(lambda on: setattr(content, "visible", bool(on)))
+    outer = Container(widgets=[toggle, content], labels=False)
     outer.margins = (0, 0, 0, 0)
-    outer.native.layout().addWidget(box)
-    outer.box, outer.content = box, content
+    outer.toggle, outer.content = toggle, content
     return outer
+
+
+class ScrollingForm(Container):
+    """A form in a vertical scroll area, so a tall widget fits a small screen.
+
+    napari docks ``widget.native``, which is the *inner* widget of a magicgui
+    ``Container(scrollable=True)`` (its scroll area is lost), so the scroll area is built here.
+    The form's widgets live in ``self.form``.
+    """
+
+    def __init__(self, widgets: list) -> None:
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QFrame, QScrollArea
+
+        super().__init__(labels=False)
+        self.margins = (0, 0, 0, 0)
+        self.form = Container(widgets=widgets)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.form.native)
+        scroll.setMinimumWidth(self.form.native.minimumSizeHint().width() + 16)
+        self.native.layout().addWidget(scroll)
+        self.scroll_area = scroll
+
+    def reset_choices(self, *_) -> None:
+        self.form.reset_choices()
 
 
 def user_message(err: BaseException, what: str) -> str:
@@ -166,13 +249,21 @@ def fmt_seconds(s: float) -> str:
 
 
 class EpochPlot(Container):
-    """Loss (left axis, blue) and foreground % (right axis, orange) per epoch."""
+    """Loss (left axis, blue) and foreground % (right axis, orange) per epoch.
+
+    The figure is drawn with matplotlib's Agg canvas by :meth:`render`, which the training thread
+    calls after each epoch; the GUI thread only shows the finished image (:meth:`show`, ~1 ms).
+    Drawing the tick text takes 20-100 ms, too long for the GUI thread.
+    """
 
     def __init__(self, fg_label: str = "foreground %", theme: Optional[str] = None) -> None:
-        super().__init__(labels=False)
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QLabel
 
+        super().__init__(labels=False)
         bg, ink = "#262930", "#f0f1f2"
         try:
             from napari.utils.theme import get_theme
@@ -181,40 +272,53 @@ class EpochPlot(Container):
             bg, ink = t.background.as_hex(), t.text.as_hex()
         except Exception:  # unknown theme: keep the dark defaults
             pass
-        self.figure = Figure(figsize=(3.2, 1.6), dpi=90, facecolor=bg, layout="constrained")
+        self.figure = Figure(figsize=(3.3, 1.6), dpi=100, facecolor=bg)
+        self.figure.subplots_adjust(left=0.17, right=0.83, top=0.95, bottom=0.22)  # fixed: no layout engine
         self.ax = self.figure.add_subplot(facecolor=bg)
         self.ax2 = self.ax.twinx()
-        for ax in (self.ax, self.ax2):
+        for ax, colour, label in ((self.ax, "#5ab4f0", "loss"), (self.ax2, "#f5a442", fg_label)):
             ax.tick_params(colors=ink, labelsize=7)
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=4))  # few labels: text is most of the cost
+            ax.set_ylabel(label, color=colour, fontsize=7)
             for spine in ax.spines.values():
                 spine.set_color(ink)
+        self.ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         self.ax.set_xlabel("epoch", color=ink, fontsize=7)
-        self.ax.set_ylabel("loss", color="#5ab4f0", fontsize=7)
-        self.ax2.set_ylabel(fg_label, color="#f5a442", fontsize=7)
         (self.loss_line,) = self.ax.plot([], [], "-o", ms=2, color="#5ab4f0")
         (self.fg_line,) = self.ax2.plot([], [], "-o", ms=2, color="#f5a442")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setFixedHeight(150)
-        self.canvas.setToolTip(COMMON["plot"])
-        self.native.layout().addWidget(self.canvas)
+        self._agg = FigureCanvasAgg(self.figure)
+        self.view = QLabel()
+        self.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.view.setFixedHeight(165)
+        self.view.setToolTip(COMMON["plot"])
+        self.native.layout().addWidget(self.view)
         self.points: list = []
+        self.reset()
 
-    def reset(self) -> None:
-        self.points = []
-        self._redraw()
-
-    def add(self, epoch: int, loss: float, fraction: float) -> None:
-        self.points = [p for p in self.points if p[0] < epoch] + [(epoch, loss, 100.0 * fraction)]
-        self._redraw()
-
-    def _redraw(self) -> None:
-        e, loss, fg = (list(c) for c in zip(*self.points)) if self.points else ([], [], [])
+    def render(self, points: list) -> np.ndarray:
+        """RGBA image of the plot of ``(epoch, loss, fraction)`` points (one thread at a time)."""
+        e, loss, fg = (list(c) for c in zip(*points)) if points else ([], [], [])
         self.loss_line.set_data(e, loss)
-        self.fg_line.set_data(e, fg)
+        self.fg_line.set_data(e, [100.0 * f for f in fg])
         for ax in (self.ax, self.ax2):
             ax.relim()
             ax.autoscale_view()
-        self.canvas.draw_idle()
+        self._agg.draw()
+        return np.array(self._agg.buffer_rgba())
+
+    def show(self, rgba: np.ndarray, points: Optional[list] = None) -> None:
+        """Show a rendered image (GUI thread)."""
+        from qtpy.QtGui import QImage, QPixmap
+
+        h, w = rgba.shape[:2]
+        image = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+        self.view.setPixmap(QPixmap.fromImage(image))
+        if points is not None:
+            self.points = list(points)
+
+    def reset(self) -> None:
+        self.points = []
+        self.show(self.render([]))
 
 
 class _CloseWatcher(QObject):
@@ -264,12 +368,12 @@ class RunPanel(Container):
         self.status = "idle"
         self.mask_layers: list = []  # masks of the latest run or prediction (Export writes these)
         self._made: list = []  # every output layer made, for "clear previous results"
-        self._stop, self._done = threading.Event(), threading.Event()
+        self._stop, self._done, self._shown_event = threading.Event(), threading.Event(), threading.Event()
         self._done.set()
         self._closed = self._running = False
         self._request: Optional[RunRequest] = None
         self._outputs: list = []  # (mask name, prob name) per input of the current run
-        self._t0, self._last, self._epoch_seconds = 0.0, None, []
+        self._t0, self._last, self._epoch_seconds, self._shown = 0.0, None, [], False
         self._device = None
 
         self.device = ComboBox(label="device", choices=[(lab, val) for val, lab in available_devices()],
@@ -287,7 +391,7 @@ class RunPanel(Container):
         self.model_info = Label(value="model: none yet (run, or load one)")
         self.save_button = PushButton(text="Save model…", enabled=False, tooltip=COMMON["save_model"])
         self.load_button = PushButton(text="Load model…", tooltip=COMMON["load_model"])
-        self.predict_on = ComboBox(label="predict on", choices=self._image_choices, nullable=True,
+        self.predict_on = ComboBox(label="predict on", choices=self._image_choices,
                                    tooltip=COMMON["predict_on"])
         self.predict_button = PushButton(text="Predict", enabled=False, tooltip=COMMON["predict"])
         self.export_button = PushButton(text="Export mask…", enabled=False, tooltip=COMMON["export_mask"])
@@ -317,6 +421,7 @@ class RunPanel(Container):
         for name in LAYER_EVENTS:
             getattr(viewer.layers.events, name).connect(self._layers_changed)
         self._watch_close()
+        preload_training_modules()
         self.refresh()
 
     # ---------------------------------------------------------------- state
@@ -326,9 +431,7 @@ class RunPanel(Container):
         return self._running
 
     def _image_choices(self, _widget=None) -> list:
-        from napari.layers import Image
-
-        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+        return image_layers(self.viewer)
 
     def _layers_changed(self, *_) -> None:
         if self._closed:
@@ -384,27 +487,40 @@ class RunPanel(Container):
 
         if self._running or self.refresh():
             return
+        avoid_triton_llvm_clash()
         try:
             request = self._prepare()
             choice = resolve_device(self.device.value)
         except (InputError, DeviceError) as err:
             self._notify_error(str(err))
             return
-        if self.clear_previous.value:
-            self.clear_results()
         self._request, self._device, self._outputs = request, choice, []
+        if self.clear_previous.value:  # our own layers of these names are reused in place (fast)
+            base = [(f"{f.name}{self.suffix}", f"{f.name}{self.suffix}_prob") for f in request.inputs]
+            self.clear_results(keep={name for pair in base for name in pair})
         for frozen in request.inputs:
-            mask = unique_name(self.viewer, f"{frozen.name}{self.suffix}")
-            self._outputs.append((mask, unique_name(self.viewer, f"{mask}_prob")))
+            mask = f"{frozen.name}{self.suffix}"
+            if not (self.clear_previous.value and self._is_ours(mask)):
+                mask = unique_name(self.viewer, mask)
+            prob = f"{mask}_prob"
+            if not (self.clear_previous.value and self._is_ours(prob)):
+                prob = unique_name(self.viewer, prob)
+            self._outputs.append((mask, prob))
+        self._last, self.status, self._epoch_seconds, self._shown = None, "running", [], False
+        self._t0 = time.perf_counter()
+        # empty output layers now: adding layers is the slow part (~0.5 s), better at the click than mid-run
+        self.mask_layers = [self._write_outputs(*names, np.zeros(f.data.shape, np.uint8),
+                                                np.zeros(f.data.shape, np.float32), f, self._metadata(f, i))
+                            for i, (names, f) in enumerate(zip(self._outputs, request.inputs))]
         self._stop.clear()
         self._done.clear()
-        self._last, self.status, self._epoch_seconds = None, "running", []
         self.plot.reset()
         self.progress.max, self.progress.value = max(1, int(request.params.get("epochs", 1))), 0
         self.timing.value = f"starting on {choice.name}…"
         log.info("%s: training on %s (%s)", self.method, choice.name, choice.reason)
+        self._shown_event.clear()
         self.worker = create_worker(_train_stream, request, choice.device, self._stop, self._done,
-                                    _start_thread=False, _ignore_errors=True)
+                                    self._shown_event, self.plot, _start_thread=False, _ignore_errors=True)
         self.worker.yielded.connect(self._on_epoch)
         self.worker.returned.connect(self._on_returned)
         self.worker.errored.connect(self._on_error)
@@ -433,31 +549,57 @@ class RunPanel(Container):
         }
 
     def _on_epoch(self, item) -> None:
-        result, outputs = item
+        try:
+            self._show_epoch(*item)
+        finally:
+            self._shown_event.set()  # the training thread may go on (see _train_stream)
+
+    def _show_epoch(self, result, outputs, plot) -> None:
         if self._closed:
             return
         self._last = result
         self._epoch_seconds = [*self._epoch_seconds[: result.epoch - 1], result.seconds]
         self.progress.max, self.progress.value = result.n_epochs, result.epoch
-        self.plot.add(result.epoch, result.loss, result.foreground_fraction)
+        if plot[0] is not None:
+            self.plot.show(*plot)
         self._tick()
         if outputs is not None:
+            self._shown = True
             self.mask_layers = [self._write_outputs(*names, *pair, self._request.inputs[i],
                                                     self._metadata(self._request.inputs[i], i))
                                 for i, (names, pair) in enumerate(zip(self._outputs, outputs))]
         self.epoch_done.emit(result)
 
     def _write_outputs(self, mask_name: str, prob_name: str, mask, prob, frozen: FrozenLayer, meta: dict):
-        """Update (or add) the probability and mask layers in place; returns the mask layer."""
-        layers = [
-            upsert_layer(self.viewer, prob_name, prob, kind="image", scale=frozen.scale,
-                         translate=frozen.translate, metadata=meta, colormap="magma",
-                         contrast_limits=(0.0, 1.0), blending="additive", visible=False),
-            upsert_layer(self.viewer, mask_name, mask, kind="labels", scale=frozen.scale,
-                         translate=frozen.translate, metadata=meta, opacity=0.6),
-        ]
+        """Update (or add) the probability and mask layers; returns the mask layer.
+
+        An existing layer only gets new data and metadata (no scale/translate/style writes: they
+        cost ~50 ms of napari events per update, and the user's display settings stay).
+        """
+        from napari.layers import Image, Labels
+
+        def put(name, data, kind, metadata, **style):
+            layer = self.viewer.layers[name] if name in self.viewer.layers else None
+            if isinstance(layer, kind) and layer.data.shape == data.shape and layer.data.dtype == data.dtype:
+                layer.data, layer.metadata = data, metadata
+                return layer
+            return upsert_layer(self.viewer, name, data, kind="labels" if kind is Labels else "image",
+                                scale=frozen.scale, translate=frozen.translate, metadata=metadata, **style)
+
+        layers = [put(prob_name, prob, Image, {**meta, "probability_of": mask_name}, colormap="magma",
+                      contrast_limits=(0.0, 1.0), blending="additive", visible=False),
+                  put(mask_name, mask, Labels, meta, opacity=0.6)]
         self._made += [layer for layer in layers if all(layer is not m for m in self._made)]
         return layers[1]
+
+    def _drop_outputs(self) -> None:
+        for names in self._outputs:
+            for name in names:
+                if name in self.viewer.layers:
+                    layer = self.viewer.layers[name]
+                    self._made = [m for m in self._made if m is not layer]
+                    self.viewer.layers.remove(layer)
+        self.mask_layers = []
 
     def _update_metadata(self) -> None:
         for i, frozen in enumerate(self._request.inputs):
@@ -482,6 +624,7 @@ class RunPanel(Container):
             self._set_model(model)
 
     def _on_error(self, err: BaseException) -> None:
+        err = getattr(err, "error", err)
         log.error("%s run failed", self.method, exc_info=(type(err), err, err.__traceback__))
         self.status = "failed"
         if not self._closed:
@@ -492,6 +635,8 @@ class RunPanel(Container):
             return
         if self.status == "running":  # ended without a return value (aborted)
             self.status = "stopped"
+        if not self._shown:  # no prediction yet: drop the empty placeholders
+            self._drop_outputs()
         self._update_metadata()
         epochs = f"{self._last.epoch}/{self._last.n_epochs} epochs" if self._last else "no epoch"
         self._set_running(False)
@@ -499,12 +644,18 @@ class RunPanel(Container):
             self.timing.value = f"{self.status}: {epochs} in {fmt_seconds(time.perf_counter() - self._t0)}"
         self.run_finished.emit(self.status)
 
-    def clear_results(self) -> None:
-        """Remove every output layer this panel made (masks and probabilities)."""
+    def _is_ours(self, name: str) -> bool:
+        return name in self.viewer.layers and any(m is self.viewer.layers[name] for m in self._made)
+
+    def clear_results(self, keep: frozenset = frozenset()) -> None:
+        """Remove every output layer this panel made (masks and probabilities), except ``keep``."""
+        kept = []
         for layer in self._made:
-            if layer in self.viewer.layers:
+            if layer in self.viewer.layers and layer.name in keep:
+                kept.append(layer)
+            elif layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
-        self._made, self.mask_layers = [], []
+        self._made, self.mask_layers = kept, []
         self._update_buttons()
 
     # ---------------------------------------------------------------- model
@@ -526,6 +677,7 @@ class RunPanel(Container):
         """Load a model saved by this plugin; Predict then uses it."""
         from ..core.model import TrainedModel
 
+        avoid_triton_llvm_clash()
         self._set_model(TrainedModel.load(path))
 
     def predict(self, *_) -> None:
@@ -535,6 +687,7 @@ class RunPanel(Container):
         layer = self.predict_on.value
         if self.model is None or layer is None or self._running:
             return
+        avoid_triton_llvm_clash()
         try:
             problem = image_problem(layer, crop=1)
             if problem:
@@ -641,6 +794,7 @@ class RunPanel(Container):
             return
         self._closed = True
         self._stop.set()
+        self._shown_event.set()
         for name in LAYER_EVENTS:
             getattr(self.viewer.layers.events, name).disconnect(self._layers_changed)
         try:
@@ -653,21 +807,54 @@ class RunPanel(Container):
             log.warning("%s: the training thread did not stop within %.0f s", self.method, timeout)
 
 
-def _train_stream(request: RunRequest, device: str, stop: threading.Event, done: threading.Event):
+class RunFailed(Exception):
+    """Carries an engine error out of the worker thread.
+
+    superqt's GeneratorWorker treats a RuntimeError raised by the generator as "the worker was
+    deleted": it emits neither ``errored`` nor ``finished``, and the widget would stay "running".
+    OutOfMemoryAdvice and most torch errors are RuntimeErrors, so every error is wrapped here.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _train_stream(request: RunRequest, device: str, stop: threading.Event, done: threading.Event,
+                  shown: threading.Event, plot: Optional[EpochPlot] = None):
     """Worker body: run the core generator; turn previews into full-size (mask, prob) here, off the
-    GUI thread; return the trained model."""
+    GUI thread; return the trained model.
+
+    After yielding a preview it waits (up to 2 s) until the GUI thread has put it into the layers:
+    the next epoch starts with GIL-holding numpy work, which would otherwise slow that update down.
+    """
+    points: list = []
     try:
+        lower_thread_priority()
         gen = request.start(device, stop.is_set)
         while True:
             try:
                 result = next(gen)
             except StopIteration as fin:
                 return fin.value
+            except Exception as err:  # see RunFailed
+                raise RunFailed(err) from err
             outputs = None
             if result.preview is not None:
                 outputs = [_full_size(frozen, request.selection(i), prob, request.to_mask)
                            for i, (frozen, prob) in enumerate(zip(request.inputs, result.preview))]
-            yield result, outputs
+            points = [p for p in points if p[0] < result.epoch] + [
+                (result.epoch, result.loss, result.foreground_fraction)]
+            image = (None, points)
+            if plot is not None:
+                try:
+                    image = (plot.render(points), points)
+                except Exception:  # a plot problem must not end the run
+                    log.exception("could not draw the progress plot")
+            shown.clear()
+            yield result, outputs, image
+            if outputs is not None:
+                shown.wait(2.0)
     finally:
         done.set()
 

@@ -18,7 +18,7 @@ from .._tooltips import ROUGH_LABELS as TIPS
 from ..core.supervised import SupervisedConfig, labels_from_probability, prepare_labels, train_supervised
 from ..core.validate import InputError, check_labels
 from ._layers import FrozenLayer
-from ._workers import RunPanel, RunRequest, collapsible, image_problem, parse_slices
+from ._workers import RunPanel, RunRequest, ScrollingForm, collapsible, image_layers, image_problem, parse_slices
 
 if TYPE_CHECKING:
     import napari
@@ -36,7 +36,7 @@ LOSSES = (
 )
 
 
-class RoughLabelsWidget(Container):
+class RoughLabelsWidget(ScrollingForm):
     """Train a segmentation network from an Image layer and rough labels, watching it learn.
 
     Parameters
@@ -48,8 +48,8 @@ class RoughLabelsWidget(Container):
         self.viewer = viewer
         self._cache: dict = {}
         d = SupervisedConfig()
-        self.image = ComboBox(label="image", choices=self._image_choices, nullable=True, tooltip=TIPS["image"])
-        self.label_layer = ComboBox(label="labels", choices=self._label_choices, nullable=True, tooltip=TIPS["labels"])
+        self.image = ComboBox(label="image", choices=self._image_choices, tooltip=TIPS["image"])
+        self.label_layer = ComboBox(label="labels", choices=self._label_choices, tooltip=TIPS["labels"])
         self.ignore_value = SpinBox(label="ignore value", value=d.ignore_value, min=1, max=65535,
                                     tooltip=TIPS["ignore_value"])
         self.scribbles = CheckBox(text="unlabelled (0) = ignore (scribbles)", value=False,
@@ -77,7 +77,7 @@ class RoughLabelsWidget(Container):
         self.advanced = collapsible("Advanced", Container(widgets=[
             self.encoder_depth, self.crop, self.batch, self.lr, self.steps, self.warmup, self.augment]))
         self.panel = RunPanel(viewer, "rough_labels", "_rough", prepare=self.prepare, validate=self.problem,
-                              on_layers_changed=self.reset_choices, fg_label="predicted foreground %")
+                              on_layers_changed=self.reset_choices, fg_label="predicted fg %")
         super().__init__(widgets=[self.image, self.label_layer, self.ignore_value, self.scribbles, self.slices,
                                   self.arch, self.encoder, self.loss, self.epochs, self.preview_every, self.seed,
                                   self.advanced, self.panel])
@@ -88,17 +88,15 @@ class RoughLabelsWidget(Container):
 
     # ------------------------------------------------------------------ inputs
     def _image_choices(self, _widget=None) -> list:
-        from napari.layers import Image
-
-        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+        return image_layers(self.viewer)
 
     def _label_choices(self, _widget=None) -> list:
         """Labels layers first, then Image layers (a mask opened as an image is common)."""
-        from napari.layers import Image, Labels
+        from napari.layers import Labels
 
         out = [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Labels)]
-        return out + [(f"{layer.name} (Image layer)", layer) for layer in self.viewer.layers
-                      if isinstance(layer, Image) and layer is not self.image.value]
+        return out + [(f"{name} (Image layer)", layer) for name, layer in image_layers(self.viewer)
+                      if layer is not self.image.value]
 
     def config(self) -> SupervisedConfig:
         """The training settings as set in the widget."""

@@ -1,0 +1,122 @@
+"""Regenerate the widget screenshots in docs/figures/ (used by docs/widgets.md).
+
+Run under an X server, e.g.::
+
+    xvfb-run -a python docs/make_screenshots.py
+
+It opens the synthetic ER sample, runs the "iGTT segmentation" and the "Train from rough labels"
+widgets for a few epochs on the CPU (seed 0), and saves each window mid-run and after the run as a
+small PNG (downscaled and palette-quantised to stay under 300 KB).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parent / "figures"
+SIZE = (1400, 900)
+SCALE = 0.8  # of the window size, for the saved PNG
+
+
+def pump(app, condition, timeout_s: float = 1800.0) -> None:
+    """Run the Qt event loop until ``condition()`` holds."""
+    t0 = time.perf_counter()
+    while not condition():
+        if time.perf_counter() - t0 > timeout_s:
+            raise TimeoutError("timed out waiting for the widget")
+        app.processEvents()
+        time.sleep(0.005)
+
+
+def settle(app, seconds: float = 0.5) -> None:
+    end = time.perf_counter() + seconds
+    pump(app, lambda: time.perf_counter() > end)
+
+
+def save(viewer, name: str) -> Path:
+    """Screenshot the whole window, downscale, quantise to 128 colours and save."""
+    from PIL import Image
+
+    pixels = viewer.screenshot(canvas_only=False, flash=False)
+    img = Image.fromarray(pixels[..., :3])
+    img = img.resize((int(img.width * SCALE), int(img.height * SCALE)), Image.LANCZOS)
+    path = OUT / name
+    img.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    print(f"{path}: {img.width}x{img.height}, {path.stat().st_size / 1024:.0f} KB")
+    return path
+
+
+def run_and_capture(app, viewer, panel, mid_epoch: int, mid_name: str, done_name: str) -> None:
+    epochs: list = []
+    finished: list = []
+    panel.epoch_done.connect(lambda r: epochs.append(r.epoch))
+    panel.run_finished.connect(finished.append)
+    panel.run()
+    pump(app, lambda: len(epochs) >= mid_epoch or finished)
+    settle(app)
+    save(viewer, mid_name)
+    pump(app, lambda: bool(finished))
+    settle(app)
+    save(viewer, done_name)
+
+
+def igtt_shots(app) -> None:
+    import napari
+
+    from napari_metastructures._widgets.igtt import IgttWidget
+
+    viewer = napari.Viewer()
+    viewer.window.resize(*SIZE)
+    viewer.open_sample("napari-metastructures", "er_network")
+    viewer.layers["ER network ground truth"].visible = False
+    widget = IgttWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="iGTT segmentation")
+    widget.images.value = [viewer.layers["ER network (synthetic)"]]
+    widget.epochs.value = 8
+    widget.steps.value = 16  # a short demo run on a CPU
+    viewer.reset_view()
+    run_and_capture(app, viewer, widget.panel, 3, "widget_igtt_running.png", "widget_igtt_done.png")
+    viewer.close()
+
+
+def rough_shots(app) -> None:
+    import napari
+
+    from napari_metastructures._widgets.rough_labels import RoughLabelsWidget
+    from napari_metastructures.core.noise import sample_labels
+
+    viewer = napari.Viewer()
+    viewer.window.resize(*SIZE)
+    viewer.open_sample("napari-metastructures", "er_network")
+    truth = viewer.layers["ER network ground truth"]
+    truth.visible = False
+    # what the "Noisy labels" widget makes with family "sample", p = 0.1: 255 = not sampled
+    sampled = sample_labels(np.asarray(truth.data), 0.1, seed=0)
+    viewer.add_labels(sampled, name="ER network ground truth_sample", opacity=0.8)
+    widget = RoughLabelsWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train from rough labels")
+    widget.image.value = viewer.layers["ER network (synthetic)"]
+    widget.label_layer.value = viewer.layers["ER network ground truth_sample"]
+    widget.epochs.value = 10
+    widget.preview_every.value = 2
+    widget.encoder_depth.value = 3
+    widget.crop.value = 128
+    widget.steps.value = 8
+    viewer.reset_view()
+    run_and_capture(app, viewer, widget.panel, 4, "widget_rough_running.png", "widget_rough_done.png")
+    viewer.close()
+
+
+def main() -> None:
+    from napari.qt import get_qapp
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    app = get_qapp()
+    igtt_shots(app)
+    rough_shots(app)
+
+
+if __name__ == "__main__":
+    main()

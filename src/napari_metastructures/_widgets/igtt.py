@@ -1,0 +1,145 @@
+"""Dock widget "iGTT segmentation": unsupervised segmentation of one or more images, live.
+
+The engine is :func:`core.igtt.engine.train` (a generator); running, streaming into
+``<image>_igtt`` / ``<image>_igtt_prob``, stopping and saving are the shared
+:class:`~._workers.RunPanel`. This module only turns the form into an ``IgttConfig`` and a
+:class:`~._workers.RunRequest`.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, Select, SpinBox
+
+from .._tooltips import IGTT as TIPS
+from ..core.igtt.candidates import CRITERIA
+from ..core.igtt.engine import IgttConfig, train
+from ..core.validate import InputError
+from ._layers import FrozenLayer
+from ._workers import RunPanel, RunRequest, ScrollingForm, collapsible, image_layers, image_problem, parse_slices
+
+if TYPE_CHECKING:
+    import napari
+
+ENCODERS = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet-b0")
+#: Widget name -> IgttConfig field, for the settings a preset sets.
+FIELDS = {
+    "epochs": "epochs", "preview_every": "preview_every", "encoder": "encoder", "encoder_depth": "encoder_depth",
+    "crop": "crop", "batch": "batch_size", "lr": "lr", "steps": "steps_per_epoch", "use_ems": "use_ems",
+    "selection": "selection", "criterion": "criterion", "early_stop": "early_stop",
+}
+
+
+def decoder_for(depth: int, preset_channels):
+    """Decoder widths for ``depth``: the preset's when they fit, else halving down to 16."""
+    if preset_channels is None or len(preset_channels) == depth:
+        return preset_channels
+    return tuple(16 * 2**i for i in reversed(range(depth)))
+
+
+class IgttWidget(ScrollingForm):
+    """Segment ER / mitochondria networks without labels (iGTT), watching predictions appear.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+    """
+
+    def __init__(self, viewer: "napari.viewer.Viewer") -> None:
+        self.viewer = viewer
+        self._cache: dict = {}
+        d = IgttConfig.preset("fast")
+        self.images = Select(label="images", choices=self._image_choices, tooltip=TIPS["images"])
+        self.images.native.setMaximumHeight(80)
+        self.slices = LineEdit(label="slices", value="all", tooltip=TIPS["slices"])
+        self.preset = ComboBox(label="preset", choices=[("fast (CPU-friendly)", "fast"), ("paper", "paper")],
+                               value="fast", tooltip=TIPS["preset"])
+        self.epochs = SpinBox(label="epochs", value=d.epochs, min=1, max=10000, tooltip=TIPS["epochs"])
+        self.preview_every = SpinBox(label="preview every", value=d.preview_every, min=1, max=1000,
+                                     tooltip=TIPS["preview_every"])
+        self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1, tooltip=TIPS["seed"])
+        self.encoder = ComboBox(label="encoder", choices=ENCODERS, value=d.encoder, tooltip=TIPS["encoder"])
+        self.encoder_depth = SpinBox(label="encoder depth", value=d.encoder_depth, min=3, max=5,
+                                     tooltip=TIPS["encoder_depth"])
+        self.crop = SpinBox(label="crop (px)", value=d.crop, min=32, max=2048, step=32, tooltip=TIPS["crop"])
+        self.batch = SpinBox(label="batch", value=d.batch_size, min=1, max=256, tooltip=TIPS["batch"])
+        self.lr = FloatSpinBox(label="learning rate", value=d.lr, min=1e-5, max=1.0, step=0.0005,
+                               tooltip=TIPS["lr"])
+        self.lr.native.setDecimals(5)
+        self.steps = SpinBox(label="steps per epoch", value=d.steps_per_epoch, min=0, max=100000,
+                             tooltip=TIPS["steps"])
+        self.use_ems = CheckBox(text="EMS (refine pseudo-labels)", value=d.use_ems, tooltip=TIPS["use_ems"])
+        self.selection = ComboBox(label="threshold per", choices=[("image", "image"), ("batch (official code)", "batch")],
+                                  value=d.selection, tooltip=TIPS["selection"])
+        self.criterion = ComboBox(label="criterion", choices=CRITERIA, value=d.criterion, tooltip=TIPS["criterion"])
+        self.early_stop = CheckBox(text="stop early when pseudo-labels settle", value=d.early_stop,
+                                   tooltip=TIPS["early_stop"])
+        self.advanced = collapsible("Advanced", Container(widgets=[
+            self.encoder, self.encoder_depth, self.crop, self.batch, self.lr, self.steps, self.use_ems,
+            self.selection, self.criterion, self.early_stop]))
+        self.panel = RunPanel(viewer, "igtt", "_igtt", prepare=self.prepare, validate=self.problem,
+                              on_layers_changed=self._layers_changed, fg_label="pseudo-label fg %")
+        super().__init__(widgets=[self.images, self.slices, self.preset, self.epochs, self.preview_every,
+                                  self.seed, self.advanced, self.panel])
+        self.preset.changed.connect(self.apply_preset)
+        for w in (self.images, self.slices, self.encoder_depth, self.crop, self.batch, self.steps):
+            w.changed.connect(self.panel.refresh)
+        self._layers_changed()
+
+    # ------------------------------------------------------------------ inputs
+    def _image_choices(self, _widget=None) -> list:
+        return image_layers(self.viewer)
+
+    def _layers_changed(self) -> None:
+        """Refresh the choices; pick the selected (or first) image when none is chosen."""
+        self.reset_choices()
+        if not self.images.value and self.images.choices:
+            active = self.viewer.layers.selection.active
+            self.images.value = [active if active in self.images.choices else self.images.choices[0]]
+
+    def apply_preset(self, name: str) -> None:
+        """Set the form to the preset's values (the fields stay editable)."""
+        cfg = IgttConfig.preset(name)
+        for widget, key in FIELDS.items():
+            getattr(self, widget).value = getattr(cfg, key)
+        self.panel.refresh()
+
+    def config(self) -> IgttConfig:
+        """The IgttConfig the form describes: the preset plus the values in the form."""
+        overrides = {key: getattr(self, widget).value for widget, key in FIELDS.items()}
+        depth = int(overrides["encoder_depth"])
+        base = IgttConfig.preset(self.preset.value)
+        return IgttConfig.preset(self.preset.value, decoder_channels=decoder_for(depth, base.decoder_channels),
+                                 **overrides)
+
+    def problem(self) -> str:
+        """Why Run is disabled ("" when it can run). Cheap checks only."""
+        layers = list(self.images.value or [])
+        if not layers:
+            return "pick one or more image layers."
+        depth, crop = int(self.encoder_depth.value), int(self.crop.value)
+        if crop % 2**depth:
+            return f"crop {crop} px must be a multiple of {2**depth} for encoder depth {depth}."
+        for layer in layers:
+            problem = image_problem(layer, crop, self._cache.setdefault(id(layer), {}))
+            if problem:
+                return problem
+            if layer.data.ndim > 2:
+                try:
+                    parse_slices(self.slices.value, layer.data.shape[0], name=f"slices of '{layer.name}'")
+                except InputError as err:
+                    return str(err)
+        return ""
+
+    def prepare(self) -> RunRequest:
+        """Freeze the chosen layers and build the run (raises InputError for the user)."""
+        config = self.config()
+        frozen = [FrozenLayer.from_layer(layer) for layer in self.images.value]
+        selections = [parse_slices(self.slices.value, f.data.shape[0], name=f"slices of '{f.name}'")
+                      if f.data.ndim > 2 else None for f in frozen]
+        images = [f.data if sel is None else f.data[sel] for f, sel in zip(frozen, selections)]
+        seed = int(self.seed.value)
+        params = config.to_dict()
+        params["images"] = [f.name for f in frozen]
+        return RunRequest(inputs=frozen, params=params, seed=seed, selections=selections,
+                          start=lambda device, stop: train(images, config, seed=seed, device=device, stop=stop))

@@ -1,0 +1,234 @@
+"""The iGTT dock widget in a real viewer: live runs, stop, save/load/predict, bad inputs, closing.
+
+Runs use a tiny network (encoder depth 3, 64-px crops, one or two steps per epoch).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.utils.notifications import notification_manager
+from qtpy.QtCore import QThreadPool
+
+from napari_metastructures._widgets import igtt as igtt_module
+from napari_metastructures._widgets.igtt import IgttWidget
+from napari_metastructures.core.progress import OutOfMemoryAdvice
+from napari_metastructures.core.synthetic import er_network
+from napari_metastructures.io import read_image
+
+TIMEOUT = 180_000  # ms; the test machine is shared and slow
+
+
+@pytest.fixture
+def er_image():
+    image, _ = er_network((96, 96), seed=3)
+    return image
+
+
+def tiny(widget: IgttWidget, epochs: int = 2, steps: int = 1) -> IgttWidget:
+    """A network small enough for a test: depth 3, 64-px crops, batch 2."""
+    widget.encoder_depth.value = 3
+    widget.crop.value = 64
+    widget.batch.value = 2
+    widget.steps.value = steps
+    widget.epochs.value = epochs
+    widget.preview_every.value = 1
+    widget.early_stop.value = False
+    return widget
+
+
+def make_widget(make_napari_viewer, image, **layer_kw):
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="er", **layer_kw)
+    widget = IgttWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="iGTT segmentation")
+    return viewer, tiny(widget)
+
+
+def test_run_streams_into_layers_keeping_scale(make_napari_viewer, qtbot, er_image):
+    viewer, widget = make_widget(make_napari_viewer, er_image, scale=(0.5, 0.25), translate=(3.0, 4.0))
+    original = viewer.layers["er"].data.copy()
+    panel = widget.panel
+    assert panel.run_button.enabled, panel.run_button.tooltip
+    seen = []
+    panel.epoch_done.connect(lambda r: seen.append((r.epoch, viewer.layers["er_igtt"])))
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as blocker:
+        panel.run()
+        assert panel.running and not panel.run_button.enabled and panel.stop_button.enabled
+    assert blocker.args == ["finished"]
+    assert [e for e, _ in seen] == [1, 2]
+    assert seen[0][1] is seen[1][1]  # one layer, updated in place
+    mask, prob = viewer.layers["er_igtt"], viewer.layers["er_igtt_prob"]
+    assert mask._type_string == "labels" and prob._type_string == "image"
+    assert mask.data.shape == prob.data.shape == er_image.shape
+    assert set(np.unique(mask.data)) <= {0, 1}
+    assert 0.0 <= prob.data.min() and prob.data.max() <= 1.0
+    np.testing.assert_array_equal(mask.data, (prob.data > 0.5).astype(np.uint8))
+    for layer in (mask, prob):
+        np.testing.assert_allclose(layer.scale, (0.5, 0.25))
+        np.testing.assert_allclose(layer.translate, (3.0, 4.0))
+    meta = mask.metadata
+    assert meta["method"] == "igtt" and meta["source"] == "er" and meta["status"] == "finished"
+    assert meta["seed"] == 0 and meta["device"] == "cpu" and meta["version"]
+    assert meta["params"]["encoder_depth"] == 3 and meta["params"]["crop"] == 64
+    assert meta["epoch"] == 2 and len(meta["timings"]["epoch_s"]) == 2
+    np.testing.assert_array_equal(viewer.layers["er"].data, original)  # input untouched
+    assert panel.model is not None and panel.save_button.enabled and panel.run_button.enabled
+    assert "finished: 2/2 epochs" in panel.timing.value
+    assert len(panel.plot.points) == 2
+
+
+def test_inputs_are_frozen_at_launch(make_napari_viewer, qtbot, er_image):
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    with qtbot.waitSignal(widget.panel.run_finished, timeout=TIMEOUT):
+        widget.panel.run()
+        viewer.layers["er"].data = np.zeros((40, 40), np.float32)  # changed mid-run
+        viewer.layers["er"].scale = (2.0, 2.0)
+    assert viewer.layers["er_igtt"].data.shape == er_image.shape
+    np.testing.assert_allclose(viewer.layers["er_igtt"].scale, (1.0, 1.0))
+
+
+def test_stop_ends_run_and_keeps_results(make_napari_viewer, qtbot, er_image):
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    tiny(widget, epochs=50, steps=4)
+    panel = widget.panel
+    epochs = []
+    panel.epoch_done.connect(lambda r: epochs.append(r.epoch))
+    with qtbot.waitSignal(panel.epoch_done, timeout=TIMEOUT):
+        panel.run()
+    shown = viewer.layers["er_igtt"].data.copy()
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as blocker:
+        panel.stop()
+    assert blocker.args == ["stopped"]
+    assert len(epochs) <= 2 < 50  # at most the epoch already finished when Stop was pressed
+    layer = viewer.layers["er_igtt"]
+    assert layer.data.shape == er_image.shape
+    if len(epochs) == 1:
+        np.testing.assert_array_equal(layer.data, shown)  # the last good prediction is kept
+    assert layer.metadata["status"] == "stopped"
+    assert panel.model is not None and panel.run_button.enabled and not panel.stop_button.enabled
+
+
+def test_save_load_predict_and_export(make_napari_viewer, qtbot, er_image, tmp_path):
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    with qtbot.waitSignal(widget.panel.run_finished, timeout=TIMEOUT):
+        widget.panel.run()
+    path = widget.panel.save_model(tmp_path / "igtt.pt")
+    assert path.is_file()
+
+    other, _ = er_network((80, 72), seed=9)
+    layer = viewer.add_image(other.astype(np.uint16), name="other", scale=(0.2, 0.2))
+    fresh = IgttWidget(viewer)
+    assert not fresh.panel.predict_button.enabled  # no model yet
+    fresh.panel.load_model(path)
+    fresh.panel.predict_on.value = layer
+    assert fresh.panel.predict_button.enabled
+    with qtbot.waitSignal(fresh.panel.predicted, timeout=TIMEOUT) as blocker:
+        fresh.panel.predict()
+    mask = blocker.args[0]
+    assert mask.name == "other_igtt" and mask.data.shape == other.shape
+    np.testing.assert_allclose(mask.scale, (0.2, 0.2))
+    expected = (widget.panel.model.predict(other.astype(np.uint16), device="cpu") > 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(mask.data, expected)  # the loaded model predicts like the trained one
+
+    written = fresh.panel.export_masks(tmp_path / "other_mask.tif")
+    back = read_image(written[0])
+    np.testing.assert_array_equal(back.data, mask.data)
+    np.testing.assert_allclose(back.scale[-2:], (0.2, 0.2), rtol=1e-4)
+
+
+def test_clear_previous_results(make_napari_viewer, qtbot, er_image):
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    tiny(widget, epochs=1)
+    panel = widget.panel
+    for _ in range(2):
+        with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT):
+            panel.run()
+    assert [layer.name for layer in viewer.layers] == ["er", "er_igtt_prob", "er_igtt"]
+    panel.clear_previous.value = False
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT):
+        panel.run()
+    assert "er_igtt [2]" in viewer.layers and "er_igtt" in viewer.layers
+    panel.clear_results()
+    assert [layer.name for layer in viewer.layers] == ["er"]
+
+
+def test_chosen_slices_of_a_stack(make_napari_viewer, qtbot):
+    stack = np.stack([er_network((64, 64), seed=s)[0] for s in range(3)])
+    viewer, widget = make_widget(make_napari_viewer, stack)
+    tiny(widget, epochs=1)
+    widget.slices.value = "0-5"
+    assert not widget.panel.run_button.enabled
+    assert "outside 0-2" in widget.panel.run_button.tooltip
+    widget.slices.value = "0, 2"
+    assert widget.panel.run_button.enabled, widget.panel.run_button.tooltip
+    with qtbot.waitSignal(widget.panel.run_finished, timeout=TIMEOUT):
+        widget.panel.run()
+    mask, prob = viewer.layers["er_igtt"], viewer.layers["er_igtt_prob"]
+    assert mask.data.shape == stack.shape
+    assert not prob.data[1].any() and prob.data[0].any() and prob.data[2].any()
+    assert mask.metadata["slices"] == [0, 2]
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (np.random.default_rng(0).random((96, 96, 3)).astype(np.float32), "RGB"),
+        (np.where(np.eye(96, dtype=bool), np.nan, 1.0).astype(np.float32), "NaN"),
+        (np.zeros((40, 40), np.uint16), "smaller than the 64-px training crop"),
+    ],
+)
+def test_bad_images_disable_run_with_a_reason(make_napari_viewer, data, reason):
+    viewer = make_napari_viewer()
+    viewer.add_image(data, name="bad")
+    widget = tiny(IgttWidget(viewer))
+    panel = widget.panel
+    assert not panel.run_button.enabled
+    assert reason in panel.run_button.tooltip and "'bad'" in panel.run_button.tooltip
+    assert reason in panel.problem.value
+    panel.run()  # refused without starting a worker
+    assert panel.worker is None and not panel.running
+
+
+def test_16bit_image_is_fine_and_crop_must_fit_depth(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image((er_network((96, 96), seed=1)[0] * 50).astype(np.uint16), name="u16")
+    widget = tiny(IgttWidget(viewer))
+    assert widget.panel.run_button.enabled, widget.panel.run_button.tooltip
+    widget.encoder_depth.value = 5
+    widget.crop.value = 48
+    assert not widget.panel.run_button.enabled
+    assert "multiple of 32" in widget.panel.run_button.tooltip
+    viewer.layers.remove("u16")
+    assert not widget.panel.run_button.enabled
+    assert "pick one or more image layers" in widget.panel.run_button.tooltip
+
+
+def test_engine_error_is_a_notification_and_widget_recovers(make_napari_viewer, qtbot, er_image, monkeypatch):
+    def out_of_memory(images, config, seed=0, device="auto", stop=None):
+        raise OutOfMemoryAdvice("cuda:0 ran out of memory; try a smaller batch size (now 2)")
+        yield  # a generator, like the real engine
+
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    monkeypatch.setattr(igtt_module, "train", out_of_memory)
+    before = len(notification_manager.records)
+    with qtbot.waitSignal(widget.panel.run_finished, timeout=TIMEOUT) as blocker:
+        widget.panel.run()
+    assert blocker.args == ["failed"]
+    messages = [str(n.message) for n in notification_manager.records[before:]]
+    assert any("smaller batch size" in m for m in messages), messages
+    assert widget.panel.run_button.enabled and not widget.panel.running
+    assert "er_igtt" not in viewer.layers
+
+
+def test_closing_the_viewer_mid_run_stops_the_worker(make_napari_viewer, qtbot, er_image):
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    tiny(widget, epochs=200, steps=4)
+    panel = widget.panel
+    epochs = []
+    panel.epoch_done.connect(lambda r: epochs.append(r.epoch))
+    with qtbot.waitSignal(panel.epoch_done, timeout=TIMEOUT):
+        panel.run()
+    viewer.close()
+    assert panel._done.is_set()  # close waited for the training thread to leave the engine
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=30_000)
+    assert len(epochs) < 200
