@@ -2,7 +2,7 @@
 
 The engine is :func:`core.igtt.engine.train` (a generator); running, streaming into
 ``<image>_igtt`` / ``<image>_igtt_prob``, stopping and saving are the shared
-:class:`~._workers.RunPanel`. This module only turns the form into an ``IgttConfig`` and a
+:class:`~._run_panel.RunPanel`. This module only turns the form into an ``IgttConfig`` and a
 :class:`~._workers.RunRequest`.
 """
 from __future__ import annotations
@@ -15,8 +15,10 @@ from .._tooltips import IGTT as TIPS
 from ..core.igtt.candidates import CRITERIA
 from ..core.igtt.engine import IgttConfig, train
 from ..core.validate import InputError
+from ._forms import ScrollingForm, collapsible, image_layers, image_problem, parse_slices
 from ._layers import FrozenLayer
-from ._workers import RunPanel, RunRequest, ScrollingForm, collapsible, image_layers, image_problem, parse_slices
+from ._run_panel import RunPanel
+from ._workers import RunRequest
 
 if TYPE_CHECKING:
     import napari

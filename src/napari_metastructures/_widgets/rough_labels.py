@@ -4,7 +4,7 @@ The paper's finding in practice: a network trained on 10% sampled, skeletonised 
 still recovers the structure. Labels: 0 = background, 1..M = classes; pixels equal to the ignore
 value (255, as written by the "Noisy labels" widget) are left out of the loss, and in scribble mode
 0 means "not annotated". Training is :func:`core.supervised.train_supervised`; running, streaming,
-stopping and saving are the shared :class:`~._workers.RunPanel`.
+stopping and saving are the shared :class:`~._run_panel.RunPanel`.
 """
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEd
 from .._tooltips import ROUGH_LABELS as TIPS
 from ..core.supervised import SupervisedConfig, labels_from_probability, prepare_labels, train_supervised
 from ..core.validate import InputError, check_labels
+from ._forms import ScrollingForm, collapsible, image_layers, image_problem, parse_slices
 from ._layers import FrozenLayer
-from ._workers import RunPanel, RunRequest, ScrollingForm, collapsible, image_layers, image_problem, parse_slices
+from ._run_panel import RunPanel
+from ._workers import RunRequest
 
 if TYPE_CHECKING:
     import napari

@@ -1,0 +1,115 @@
+"""Small pieces shared by the widgets' forms: layer choices, input checks, layout, message text."""
+from __future__ import annotations
+
+from typing import Optional
+
+from magicgui.widgets import CheckBox, Container
+
+from ..core.device import DeviceError
+from ..core.progress import OutOfMemoryAdvice
+from ..core.validate import InputError, check_image
+
+
+def image_layers(viewer) -> list:
+    """``(name, layer)`` choices: the viewer's Image layers except probability outputs of a run."""
+    from napari.layers import Image
+
+    return [(layer.name, layer) for layer in viewer.layers
+            if isinstance(layer, Image) and not layer.metadata.get("probability_of")]
+
+
+def parse_slices(text: str, n: int, name: str = "slices") -> Optional[list]:
+    """``"all"`` or ``""`` -> None; ``"0-4, 7"`` -> ``[0, 1, 2, 3, 4, 7]`` (checked against ``n``)."""
+    text = (text or "").strip().lower()
+    if text in ("", "all"):
+        return None
+    picked: list = []
+    for part in text.replace(" ", "").split(","):
+        lo, dash, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi) if dash else int(lo)
+        except ValueError:
+            raise InputError(f"{name}: cannot read {part!r}; write 'all' or e.g. '0-4,7'.") from None
+        if a > b or b >= n:
+            raise InputError(f"{name}: {part!r} is outside 0-{n - 1} (the first axis has {n} slices).")
+        picked += [i for i in range(a, b + 1) if i not in picked]
+    return picked
+
+
+def image_problem(layer, crop: int, cache: Optional[dict] = None) -> str:
+    """Why ``layer`` cannot be a training image ("" if it can). Results are cached per data array."""
+    from napari.layers import Image
+
+    if not isinstance(layer, Image):
+        return f"layer '{layer.name}' is a {type(layer).__name__} layer; pick an Image layer."
+    if layer.rgb:
+        return f"layer '{layer.name}' is RGB; split its channels (layer menu > Split RGB) and pick one."
+    key = (id(layer.data), layer.data.shape, str(layer.data.dtype))
+    if cache is not None and key in cache:
+        problem = cache[key]
+    else:
+        try:
+            check_image(layer.data, name=f"layer '{layer.name}'")
+            problem = ""
+        except InputError as err:
+            problem = str(err)
+        if cache is not None:
+            cache.clear()  # keep one entry per widget
+            cache[key] = problem
+    if not problem and min(layer.data.shape[-2:]) < crop:
+        h, w = layer.data.shape[-2:]
+        problem = (f"layer '{layer.name}' is {h}x{w} px, smaller than the {crop}-px training crop; "
+                   "lower 'crop' under Advanced.")
+    return problem
+
+
+def collapsible(title: str, content: Container) -> Container:
+    """A "show <title>" check box above ``content``, which is hidden until it is ticked."""
+    toggle = CheckBox(text=f"show {title.lower()} settings", value=False)
+    content.visible = False
+    content.margins = (12, 0, 0, 0)
+    toggle.changed.connect(lambda on: setattr(content, "visible", bool(on)))
+    outer = Container(widgets=[toggle, content], labels=False)
+    outer.margins = (0, 0, 0, 0)
+    outer.toggle, outer.content = toggle, content
+    return outer
+
+
+class ScrollingForm(Container):
+    """A form in a vertical scroll area, so a tall widget fits a small screen.
+
+    napari docks ``widget.native``, which is the *inner* widget of a magicgui
+    ``Container(scrollable=True)`` (its scroll area is lost), so the scroll area is built here.
+    The form's widgets live in ``self.form``.
+    """
+
+    def __init__(self, widgets: list) -> None:
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QFrame, QScrollArea
+
+        super().__init__(labels=False)
+        self.margins = (0, 0, 0, 0)
+        self.form = Container(widgets=widgets)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.form.native)
+        scroll.setMinimumWidth(self.form.native.minimumSizeHint().width() + 16)
+        self.native.layout().addWidget(scroll)
+        self.scroll_area = scroll
+
+    def reset_choices(self, *_) -> None:
+        self.form.reset_choices()
+
+
+def user_message(err: BaseException, what: str) -> str:
+    """A notification text: our own errors verbatim, anything else with its type."""
+    if isinstance(err, (InputError, OutOfMemoryAdvice, DeviceError)):
+        return str(err)
+    return f"{what} failed ({type(err).__name__}: {err}); see the log for details."
+
+
+def fmt_seconds(s: float) -> str:
+    s = int(round(max(0.0, s)))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

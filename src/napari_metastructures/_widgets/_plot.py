@@ -1,0 +1,87 @@
+"""The live plot of a training run: loss and foreground % per epoch.
+
+matplotlib is already a dependency (pyqtgraph would add one). The figure is drawn with the Agg canvas
+in the training thread; the GUI thread only shows the finished image (~1 ms), far below the 100 ms
+stall budget (measured in benchmarks/bench_widget_responsiveness.py).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from magicgui.widgets import Container
+
+from .._tooltips import COMMON
+
+
+class EpochPlot(Container):
+    """Loss (left axis, blue) and foreground % (right axis, orange) per epoch.
+
+    The figure is drawn with matplotlib's Agg canvas by :meth:`render`, which the training thread
+    calls after each epoch; the GUI thread only shows the finished image (:meth:`show`, ~1 ms).
+    Drawing the tick text takes 20-100 ms, too long for the GUI thread.
+    """
+
+    def __init__(self, fg_label: str = "foreground %", theme: Optional[str] = None) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QLabel
+
+        super().__init__(labels=False)
+        bg, ink = "#262930", "#f0f1f2"
+        try:
+            from napari.utils.theme import get_theme
+
+            t = get_theme(theme or "dark")
+            bg, ink = t.background.as_hex(), t.text.as_hex()
+        except Exception:  # unknown theme: keep the dark defaults
+            pass
+        self.figure = Figure(figsize=(3.3, 1.6), dpi=100, facecolor=bg)
+        self.figure.subplots_adjust(left=0.17, right=0.83, top=0.95, bottom=0.22)  # fixed: no layout engine
+        self.ax = self.figure.add_subplot(facecolor=bg)
+        self.ax2 = self.ax.twinx()
+        for ax, colour, label in ((self.ax, "#5ab4f0", "loss"), (self.ax2, "#f5a442", fg_label)):
+            ax.tick_params(colors=ink, labelsize=7)
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=4))  # few labels: text is most of the cost
+            ax.set_ylabel(label, color=colour, fontsize=7)
+            for spine in ax.spines.values():
+                spine.set_color(ink)
+        self.ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        self.ax.set_xlabel("epoch", color=ink, fontsize=7)
+        (self.loss_line,) = self.ax.plot([], [], "-o", ms=2, color="#5ab4f0")
+        (self.fg_line,) = self.ax2.plot([], [], "-o", ms=2, color="#f5a442")
+        self._agg = FigureCanvasAgg(self.figure)
+        self.view = QLabel()
+        self.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.view.setFixedHeight(165)
+        self.view.setToolTip(COMMON["plot"])
+        self.native.layout().addWidget(self.view)
+        self.points: list = []
+        self.reset()
+
+    def render(self, points: list) -> np.ndarray:
+        """RGBA image of the plot of ``(epoch, loss, fraction)`` points (one thread at a time)."""
+        e, loss, fg = (list(c) for c in zip(*points)) if points else ([], [], [])
+        self.loss_line.set_data(e, loss)
+        self.fg_line.set_data(e, [100.0 * f for f in fg])
+        for ax in (self.ax, self.ax2):
+            ax.relim()
+            ax.autoscale_view()
+        self._agg.draw()
+        return np.array(self._agg.buffer_rgba())
+
+    def show(self, rgba: np.ndarray, points: Optional[list] = None) -> None:
+        """Show a rendered image (GUI thread)."""
+        from qtpy.QtGui import QImage, QPixmap
+
+        h, w = rgba.shape[:2]
+        image = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+        self.view.setPixmap(QPixmap.fromImage(image))
+        if points is not None:
+            self.points = list(points)
+
+    def reset(self) -> None:
+        self.points = []
+        self.show(self.render([]))
