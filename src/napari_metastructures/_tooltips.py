@@ -115,5 +115,6 @@ COMMON: dict[str, str] = {
     "export_mask": "Write the latest mask layer as TIFF with its pixel size, plus a JSON file of the "
     "parameters beside it. Several masks go into a folder.",
     "plot": "Blue: training loss per epoch. Orange: foreground fraction in % (pseudo-labels for iGTT, "
-    "predictions for rough labels).",
+    "predictions for rough labels). The iGTT loss is -log(det) + IoU loss: it is negative, and "
+    "lower is better; a flat orange line means the pseudo-labels have settled.",
 }

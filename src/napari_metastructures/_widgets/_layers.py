@@ -42,8 +42,11 @@ def upsert_layer(
 
     Returns the layer. ``kind`` is "labels" or "image".
     """
+    from napari.layers import Image, Labels
+
+    layer_class = Labels if kind == "labels" else Image
     existing = viewer.layers[name] if name in viewer.layers else None
-    if existing is not None and existing._type_string == kind and existing.data.ndim == data.ndim:
+    if existing is not None and isinstance(existing, layer_class) and existing.data.ndim == data.ndim:
         existing.data = data
         if scale is not None:
             existing.scale = scale
