@@ -62,14 +62,42 @@ def test_stop_mid_epoch_returns_within_one_batch_with_usable_model():
 
     def stop():
         calls.append(1)
-        return len(calls) >= 5  # epoch 1 has 3 batches; stop before the 2nd batch of epoch 2
+        return len(calls) >= 6  # epoch 1: 3 batches + 1 tile batch; stop before the 2nd batch of epoch 2
 
     records, model = collect(train([lines_image()], tiny(epochs=3), seed=0, device="cpu", stop=stop))
     assert len(records) == 1
-    assert len(calls) == 5  # polled once per batch, nothing ran after the request
+    assert len(calls) == 6  # polled once per batch, nothing ran after the request
     assert "stopped" in model.config and len(model.history) == 1
     prob = model.predict(lines_image(seed=3), device="cpu", tile=64)
     assert prob.shape == (64, 64) and np.isfinite(prob).all() and 0 <= prob.min() <= prob.max() <= 1
+
+
+def test_stop_during_the_full_image_prediction():
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) >= 4  # after epoch 1's 3 training batches, before its first tile batch
+
+    records, model = collect(train([lines_image((64, 200))], tiny(), seed=0, device="cpu", stop=stop))
+    assert records == [] and len(calls) == 4
+    assert "stopped" in model.config and model.outputs is None
+
+
+def test_predict_tiled_polls_stop_between_tile_batches():
+    from napari_metastructures.core.progress import StopRequested
+
+    _, model = collect(train([lines_image()], tiny(epochs=1), seed=0, device="cpu"))
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) >= 2
+
+    with pytest.raises(StopRequested):
+        predict_tiled(model.net, np.zeros((64, 300), np.float32), tile=64, overlap=16, batch_size=1,
+                      device="cpu", stop=stop)
+    assert len(calls) == 2
 
 
 def test_stop_before_first_batch():

@@ -12,6 +12,8 @@ import contextlib
 
 import numpy as np
 
+from .progress import check_stop
+
 #: Tile sides are rounded up to a multiple of this (encoders downsample up to 2**5).
 TILE_MULTIPLE = 32
 
@@ -40,7 +42,7 @@ def tile_size(tile: int, shape: tuple) -> int:
 
 
 def predict_tiled(net, image2d_normalized: np.ndarray, tile: int = 256, overlap: int = 32,
-                  batch_size: int = 4, device="cpu") -> np.ndarray:
+                  batch_size: int = 4, device="cpu", stop=None) -> np.ndarray:
     """Run ``net`` over a normalised 2D image in overlapping tiles and blend the outputs.
 
     Parameters
@@ -55,6 +57,8 @@ def predict_tiled(net, image2d_normalized: np.ndarray, tile: int = 256, overlap:
         Tiles per forward pass.
     device : str or torch.device
         Where to run; CUDA runs under autocast (float16).
+    stop : callable, optional
+        Polled before every batch of tiles; when it returns True, :class:`StopRequested` is raised.
 
     Returns
     -------
@@ -87,6 +91,7 @@ def predict_tiled(net, image2d_normalized: np.ndarray, tile: int = 256, overlap:
            else contextlib.nullcontext())
     with torch.inference_mode(), amp:
         for start in range(0, len(corners), max(1, int(batch_size))):
+            check_stop(stop)
             chunk = corners[start:start + batch_size]
             batch = np.stack([img[y:y + t, x:x + t] for y, x in chunk])[:, None]
             logits = net(torch.from_numpy(batch).to(dev)).float()

@@ -266,7 +266,7 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
 
     def predict_all() -> list:
         with oom_advice(str(dev), cfg.predict_batch, cfg.tile):
-            return [predict_tiled(net, x, cfg.tile, cfg.overlap, cfg.predict_batch, dev) for x in pres]
+            return [predict_tiled(net, x, cfg.tile, cfg.overlap, cfg.predict_batch, dev, stop) for x in pres]
 
     probs = start_probs(pres, cfg)
     choices = None if probs is None else _choose(probs, pres, cfg)
@@ -306,14 +306,14 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
                         loss.backward()
                         opt.step()
                     losses.append(float(loss.detach()))
+            if sched is not None:
+                sched.step()
+            probs = predict_all()  # polls stop between tile batches too
         except StopRequested:
             net.eval()
             result.config["stopped"] = f"stopped in epoch {epoch}"
             result.outputs = result.masks = None  # the model moved on since the last prediction
             return result
-        if sched is not None:
-            sched.step()
-        probs = predict_all()
         new_choices = _choose(probs, pres, cfg)
         new_masks = [c.mask(p).astype(bool) for c, p in zip(new_choices, probs)]
         choices = new_choices
