@@ -3,8 +3,9 @@
 A 10 ms QTimer probe records the time between its ticks on the GUI thread while a real run goes
 (the training thread, previews streamed into two layers, the live plot), from the moment the Run
 click returns (the click itself, which adds the two empty output layers, is reported in the note). The longest gap is the
-worst event-loop stall; the median gap is the frame interval the user feels. Two settings: output
-layers updated every epoch, and every 5 epochs. The probe idling with no run gives the same-run
+worst event-loop stall; the median gap is the frame interval the user feels. A short first run
+takes napari's one-time set-up of new layers (reported apart); then two settings: output layers
+updated every epoch, and every 5 epochs. The probe idling with no run gives the same-run
 floor, and the nominal 10 ms interval is the baseline of each row. Goal: no stall over 100 ms.
 
 Needs an X server: with no DISPLAY it starts its own Xvfb (or run it under ``xvfb-run -a``).
@@ -106,8 +107,9 @@ def measure(quick: bool) -> dict:
         handler_ms.append((time.perf_counter() - t0) * 1e3)
 
     panel._on_epoch = timed  # run() connects this to the worker's yielded signal
-    for every in (1, 5):
-        widget.epochs.value = epochs
+    # a short first run: napari's first draw of new layers (shader set-up) is measured apart
+    for key, every, n in (("warm-up", 1, 2), ("every 1", 1, epochs), ("every 5", 5, epochs)):
+        widget.epochs.value = n
         widget.preview_every.value = every
         widget.early_stop.value = False
         widget.steps.value = 4 if quick else 8
@@ -125,7 +127,7 @@ def measure(quick: bool) -> dict:
         gaps = probe.stop()
         panel.run_finished.disconnect(on_done)
         panel.epoch_done.disconnect(on_epoch)
-        results[f"every {every}"] = {"gaps": gaps, "epochs": len(updates), "updates": sum(updates),
+        results[key] = {"gaps": gaps, "epochs": len(updates), "updates": sum(updates),
                                      "handler_ms": list(handler_ms), "status": done[0], "click_ms": click_ms}
     viewer.close()
     return results
@@ -143,6 +145,11 @@ def run(quick: bool = False) -> list[Row]:
     rows.append(Row(name="iGTT widget idle: longest probe gap", figure=float(idle.max()), unit="ms",
                     baseline_name=f"probe interval ({PROBE_MS} ms)", baseline=float(PROBE_MS),
                     goal="floor", note=f"median {statistics.median(idle):.1f} ms"))
+    warm = results["warm-up"]
+    rows.append(Row(name=f"iGTT {SIDE}^2 first run of the process (2 epochs): longest stall",
+                    figure=float(warm["gaps"].max()), unit="ms", baseline_name=f"probe interval ({PROBE_MS} ms)",
+                    baseline=float(PROBE_MS), goal="report",
+                    note=f"{int((warm['gaps'] > 100).sum())} gaps > 100 ms, Run click {warm['click_ms']:.0f} ms"))
     for every in (1, 5):
         r = results[f"every {every}"]
         gaps = r["gaps"]
