@@ -84,6 +84,7 @@ def igtt_shots(app) -> None:
 def rough_shots(app) -> None:
     import napari
 
+    from napari_metastructures._widgets.noisy_labels import _preview_colormap
     from napari_metastructures._widgets.rough_labels import RoughLabelsWidget
     from napari_metastructures.core.noise import sample_labels
 
@@ -94,7 +95,8 @@ def rough_shots(app) -> None:
     truth.visible = False
     # what the "Noisy labels" widget makes with family "sample", p = 0.1: 255 = not sampled
     sampled = sample_labels(np.asarray(truth.data), 0.1, seed=0)
-    viewer.add_labels(sampled, name="ER network ground truth_sample", opacity=0.8)
+    viewer.add_labels(sampled, name="ER network ground truth_sample", opacity=0.8,
+                      colormap=_preview_colormap(truth, 1, 255))  # 255 transparent, as the widget shows it
     widget = RoughLabelsWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train from rough labels")
     widget.image.value = viewer.layers["ER network (synthetic)"]
@@ -114,8 +116,13 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     app = get_qapp()
-    igtt_shots(app)
-    rough_shots(app)
+    import sys
+
+    which = sys.argv[1:] or ["igtt", "rough"]
+    if "igtt" in which:
+        igtt_shots(app)
+    if "rough" in which:
+        rough_shots(app)
 
 
 if __name__ == "__main__":
