@@ -52,6 +52,9 @@ class EpochPlot(Container):
         self.ax.set_xlabel("epoch", color=ink, fontsize=7)
         (self.loss_line,) = self.ax.plot([], [], "-o", ms=2, color="#5ab4f0")
         (self.fg_line,) = self.ax2.plot([], [], "-o", ms=2, color="#f5a442")
+        self._empty_note = self.ax.text(0.5, 0.5, "loss and foreground %\nappear here per epoch",
+                                        transform=self.ax.transAxes, ha="center", va="center",
+                                        color=ink, fontsize=7)
         self._agg = FigureCanvasAgg(self.figure)
         self.view = QLabel()
         self.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -69,6 +72,9 @@ class EpochPlot(Container):
         for ax in (self.ax, self.ax2):
             ax.relim()
             ax.autoscale_view()
+            ax.tick_params(labelleft=bool(points) and ax is self.ax, labelright=bool(points) and ax is self.ax2,
+                           labelbottom=bool(points))  # no made-up axis values before the first epoch
+        self._empty_note.set_visible(not points)
         self._agg.draw()
         return np.array(self._agg.buffer_rgba())
 

@@ -97,7 +97,7 @@ class RunPanel(Container):
         self.run_button = PushButton(text="Run", tooltip=COMMON["run"])
         self.stop_button = PushButton(text="Stop", enabled=False, tooltip=COMMON["stop"])
         self.progress = ProgressBar(min=0, max=1, value=0, label="progress", tooltip=COMMON["progress"])
-        self.progress.native.setFormat("epoch %v / %m")
+        self.progress.native.setFormat("not started")  # "epoch %v / %m" from the first Run
         self.timing = Label(value="")
         self.plot = EpochPlot(fg_label, getattr(viewer, "theme", None))
         self.model_info = Label(value="model: none yet (run, or load one)")
@@ -199,6 +199,7 @@ class RunPanel(Container):
 
         if self._running or self.refresh():
             return
+        self._watch_window()
         avoid_triton_llvm_clash()
         try:
             request = self._prepare()
@@ -228,6 +229,7 @@ class RunPanel(Container):
         self._done.clear()
         self.plot.reset()
         self.progress.max, self.progress.value = max(1, int(request.params.get("epochs", 1))), 0
+        self.progress.native.setFormat("epoch %v / %m")
         self.timing.value = f"starting on {choice.name}…"
         log.info("%s: training on %s (%s)", self.method, choice.name, choice.reason)
         self._shown_event.clear()
@@ -491,14 +493,20 @@ class RunPanel(Container):
     def _watch_close(self) -> None:
         from qtpy.QtWidgets import QApplication
 
-        window = getattr(getattr(self.viewer, "window", None), "_qt_window", None)
-        if window is not None:
-            self._close_watcher = _CloseWatcher(self.shutdown)
-            window.installEventFilter(self._close_watcher)
-            window.destroyed.connect(self.shutdown)
+        self._window_watched = False
         self.native.destroyed.connect(self.shutdown)
         if QApplication.instance() is not None:
             QApplication.instance().aboutToQuit.connect(self.shutdown)
+
+    def _watch_window(self) -> None:
+        """Watch the top-level window this panel is docked in (known once docked, so at Run)."""
+        window = self.native.window()
+        if window is self.native or self._window_watched:
+            return
+        self._window_watched = True  # a flag, not the window: a reference would keep the viewer alive
+        self._close_watcher = _CloseWatcher(self.shutdown)
+        window.installEventFilter(self._close_watcher)
+        window.destroyed.connect(self.shutdown)
 
     def shutdown(self, *_, timeout: float = 30.0) -> None:
         """The viewer or widget is closing: stop the run, wait for its thread, drop late signals."""

@@ -49,6 +49,7 @@ class NoisyLabelsWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:  # npe2 injects the viewer
         self._viewer = viewer
+        self._seen_state = None  # what the last change looked like (see _on_change)
         self._result = None  # last good preview: dict(data, params, source, kind, scale, translate, colormap)
         self.source = ComboBox(name="source", label="labels", choices=self._source_choices, nullable=True)
         self.family = ComboBox(name="family", choices=KINDS, value="flip")
@@ -99,7 +100,8 @@ class NoisyLabelsWidget(Container):
             event.connect(self._refresh_choices)
         self.native.destroyed.connect(self._disconnect)
         self._pick_default_source()
-        self._on_change()
+        self._on_change(schedule=False)  # no layer appears until the user changes something
+        self._timer.stop()
 
     def _pick_default_source(self) -> None:
         """Start on the active Labels layer, else the top one."""
@@ -152,7 +154,15 @@ class NoisyLabelsWidget(Container):
             return str(err)
         return None
 
-    def _on_change(self, _value=None) -> None:
+    def _state(self) -> tuple:
+        """What a preview depends on; a refresh of the layer lists leaves it unchanged."""
+        takes = set(kind_parameters(self.family.value))
+        params = [w for name, w in self._params.items() if name in takes]
+        values = [w.value for w in (self.family, self.separate, self.seed, *params)]
+        # layers by name: npe2's proxy hands out a new wrapper object on each access
+        return tuple(v.name if hasattr(v, "data") else v for v in (self.source.value, *values))
+
+    def _on_change(self, _value=None, schedule: bool = True) -> None:
         """Show the family's parameters, validate the layer, and schedule a preview."""
         takes = set(kind_parameters(self.family.value))
         separate = "p_fg_to_bg" in takes and self.separate.value
@@ -169,7 +179,11 @@ class NoisyLabelsWidget(Container):
             button.enabled = problem is None
             button.tooltip = problem or TIPS.get(button.name, "")
         self.status.value = problem or ""
-        if problem is None and self.live.value:
+        state = self._state()
+        if state == self._seen_state:
+            schedule = False  # e.g. the dock refreshed its choices: nothing the preview uses changed
+        self._seen_state = state
+        if problem is None and self.live.value and schedule:
             self._timer.start()
 
     def parameters(self) -> dict:

@@ -46,7 +46,7 @@ class RoughLabelsWidget(ScrollingForm):
     viewer : napari.viewer.Viewer
     """
 
-    def __init__(self, viewer: "napari.viewer.Viewer") -> None:
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:  # npe2 injects the viewer
         self.viewer = viewer
         self._cache: dict = {}
         d = SupervisedConfig()

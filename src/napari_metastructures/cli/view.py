@@ -27,7 +27,10 @@ def open_viewer(sample: str, widgets: list[str]):
     for name in widgets:
         dock, _ = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=bool(docks))
         docks.append(dock)
-    if docks:
+    if docks:  # show the first widget's tab once the window has laid out its docks
+        from qtpy.QtWidgets import QApplication
+
+        QApplication.processEvents()
         docks[0].raise_()
     return viewer
 
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         from qtpy.QtWidgets import QApplication
 
         width, height = (int(v) for v in args.size.lower().split("x"))
-        viewer.window._qt_window.resize(width, height)
+        viewer.window.resize(width, height)
         for _ in range(20):
             QApplication.processEvents()
         viewer.reset_view()
