@@ -73,6 +73,15 @@ def test_igtt_prints_progress_per_epoch(tmp_path, capsys):
     assert "epoch 1/1" in text and "loss" in text and "device" in text
 
 
+def test_structure_objects_samples_interiors_and_is_recorded(tmp_path):
+    a = write_tiff(tmp_path / "x.tif", _image((64, 64), 4))
+    assert main(["igtt", str(a), "--out", str(tmp_path / "o"), "--epochs", "1", "--structure", "objects",
+                 *TINY]) == 0
+    assert json.loads((tmp_path / "o" / "run.json").read_text())["params"]["ems_region"] == "auto"
+    with pytest.raises(SystemExit):
+        main(["igtt", str(a), "--out", str(tmp_path / "p"), "--structure", "blobs", *TINY])
+
+
 def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     rgb = write_tiff(tmp_path / "rgb.tif", np.zeros((32, 32, 3), np.uint8))
     assert main(["igtt", str(rgb), "--out", str(tmp_path / "o"), *TINY]) == 2

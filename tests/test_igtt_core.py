@@ -12,7 +12,7 @@ from napari_metastructures.core.igtt.dmi import (
     candidate_stats, dmi_candidate_scores, dmi_candidate_scores_det, dmi_determinant, dmi_loss,
     soft_iou_loss, thresholds,
 )
-from napari_metastructures.core.igtt.ems import ems, ems_points, skeleton
+from napari_metastructures.core.igtt.ems import ems, ems_points, interior_count, skeleton
 from napari_metastructures.core.training_data import CropSampler, as_slices, normalize, preprocess
 
 
@@ -144,6 +144,24 @@ def test_ems_statistics_and_determinism():
     shifts = ems_points(np.array([[30, 30]] * 1), (64, 64), np.random.default_rng(3), radius=2)
     assert np.abs(shifts - 30).max() <= 2
     assert ems(np.zeros((16, 16)), 0).sum() == 0
+
+
+def test_ems_region_samples_the_interior_of_thick_objects_only():
+    thin = np.zeros((64, 64), np.uint8)
+    thin[10:13, 4:60] = 1  # a 3-px tubule: the shifted skeleton band already covers it
+    blob = np.zeros((64, 64), np.uint8)
+    blob[12:52, 12:52] = 1  # a 40 x 40 square
+    n_thin, n_blob = int(skeleton(thin).sum()), int(skeleton(blob).sum())
+    assert interior_count(thin, n_thin, 1, 0.1) <= 1
+    assert interior_count(blob, n_blob, 1, 0.1) == math.ceil(0.1 * (1600 - 3 * n_blob))
+    base = ems(blob, 0)
+    auto = ems(blob, 0, region="auto")
+    assert auto.sum() > 4 * base.sum() and not auto[blob == 0].any()
+    assert ems(blob, 0, region=1.0).sum() <= 2 * base.sum()
+    np.testing.assert_array_equal(auto, ems(blob, 0, region="auto"))
+    assert ems(thin, 0, region="auto").sum() <= ems(thin, 0).sum() + 1
+    with pytest.raises(ValueError, match="auto"):
+        ems(blob, 0, region="all")
 
 
 def test_ems_shift_distribution_is_uniform_in_range():

@@ -77,6 +77,15 @@ def test_run_streams_into_layers_keeping_scale(make_napari_viewer, qtbot, er_ima
     assert len(panel.plot.points) == 2
 
 
+def test_structure_choice_sets_ems_and_survives_a_preset_change(make_napari_viewer, er_image):
+    _, widget = make_widget(make_napari_viewer, er_image)
+    assert widget.config().ems_region == 0.0  # thin network: the paper's EMS
+    widget.structure.value = "auto"
+    widget.preset.value = "paper"
+    assert widget.structure.value == "auto" and widget.config().ems_region == "auto"
+    assert widget.config().epochs == 100
+
+
 def test_inputs_are_frozen_at_launch(make_napari_viewer, qtbot, er_image):
     viewer, widget = make_widget(make_napari_viewer, er_image)
     with qtbot.waitSignal(widget.panel.run_finished, timeout=TIMEOUT):

@@ -61,14 +61,18 @@ IGTT: dict[str, str] = {
     "crop": "Side of the square training crops in pixels (a multiple of 2^depth, at most the image side).",
     "batch": "Crops per training step. Lower it if the GPU runs out of memory.",
     "lr": "Learning rate (Adam for 'fast', SGD with momentum for 'paper').",
-    "steps": "Training steps per epoch; 0 = enough crops to cover the images about once.",
+    "steps": "Training steps per epoch; 0 = from the image size (the preset's coverage, at least its "
+    "minimum number of steps).",
     "use_ems": "Refine each pseudo-label by EMS (skeletonise, jitter, keep 10% of the pixels), as in "
     "the paper. Untick for the paper's 'without EMS' ablation.",
     "selection": "Choose the pseudo-label threshold for each image (default), or one for the whole "
     "batch as the official code does.",
     "criterion": "How a threshold candidate is scored. image-otsu (default) judges the split on the "
     "image intensities and copes with sparse, hazy foreground; dmi is the paper's criterion.",
-    "early_stop": "Stop when the pseudo-labels change by less than 1% for two epochs in a row.",
+    "early_stop": "Stop when the pseudo-labels change by less than 3% (1 - Dice) for two epochs in a row.",
+    "structure": "What you segment. Thin network (ER tubules): the paper's EMS, which samples the "
+    "skeleton. Thick objects (mitochondria, nuclei, puncta): EMS also samples their interior at the "
+    "same rate, so the network learns whole objects, not a band along their centre line.",
 }
 
 ROUGH_LABELS: dict[str, str] = {

@@ -13,7 +13,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEd
 
 from .._tooltips import IGTT as TIPS
 from ..core.igtt.candidates import CRITERIA
-from ..core.igtt.engine import IgttConfig, train
+from ..core.igtt.engine import STRUCTURES, IgttConfig, train
 from ..core.validate import InputError
 from ._forms import ScrollingForm, collapsible, image_layers, image_problem, parse_slices
 from ._layers import FrozenLayer
@@ -59,6 +59,9 @@ class IgttWidget(ScrollingForm):
         self.epochs = SpinBox(label="epochs", value=d.epochs, min=1, max=10000, tooltip=TIPS["epochs"])
         self.preview_every = SpinBox(label="preview every", value=d.preview_every, min=1, max=1000,
                                      tooltip=TIPS["preview_every"])
+        self.structure = ComboBox(label="structure", value=d.ems_region, tooltip=TIPS["structure"],
+                                  choices=[("thin network (ER)", STRUCTURES["network"]),
+                                           ("thick objects (mitochondria, nuclei)", STRUCTURES["objects"])])
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1, tooltip=TIPS["seed"])
         self.encoder = ComboBox(label="encoder", choices=ENCODERS, value=d.encoder, tooltip=TIPS["encoder"])
         self.encoder_depth = SpinBox(label="encoder depth", value=d.encoder_depth, min=3, max=5,
@@ -81,8 +84,8 @@ class IgttWidget(ScrollingForm):
             self.selection, self.criterion, self.early_stop]))
         self.panel = RunPanel(viewer, "igtt", "_igtt", prepare=self.prepare, validate=self.problem,
                               on_layers_changed=self._layers_changed, fg_label="pseudo-label fg %")
-        super().__init__(widgets=[self.images, self.slices, self.preset, self.epochs, self.preview_every,
-                                  self.seed, self.advanced, self.panel])
+        super().__init__(widgets=[self.images, self.slices, self.structure, self.preset, self.epochs,
+                                  self.preview_every, self.seed, self.advanced, self.panel])
         self.preset.changed.connect(self.apply_preset)
         for w in (self.images, self.slices, self.encoder_depth, self.crop, self.batch, self.steps):
             w.changed.connect(self.panel.refresh)
@@ -109,6 +112,7 @@ class IgttWidget(ScrollingForm):
     def config(self) -> IgttConfig:
         """The IgttConfig the form describes: the preset plus the values in the form."""
         overrides = {key: getattr(self, widget).value for widget, key in FIELDS.items()}
+        overrides["ems_region"] = self.structure.value  # what is segmented, not part of a preset
         depth = int(overrides["encoder_depth"])
         base = IgttConfig.preset(self.preset.value)
         return IgttConfig.preset(self.preset.value, decoder_channels=decoder_for(depth, base.decoder_channels),

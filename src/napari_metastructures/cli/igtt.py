@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:i] or mps (default auto)")
     p.add_argument("--save-model", metavar="PATH", help="also save the trained model to this file")
+    p.add_argument("--structure", choices=["network", "objects"],
+                   help="network (default): thin tubules such as ER, the paper's EMS; objects: thick "
+                        "structures such as mitochondria or nuclei, whose interior EMS also samples")
     p.add_argument("--no-ems", action="store_true", help="ablation: train on the raw candidates, without EMS")
     p.add_argument("--selection", choices=["image", "batch"],
                    help="choose the threshold candidate per image (default) or one per batch")
@@ -61,6 +64,10 @@ def config_from_args(args: argparse.Namespace):
         over["decoder_channels"] = tuple(int(v) for v in args.decoder_channels.split(","))
     elif "encoder_depth" in over:
         over["decoder_channels"] = (64, 32, 16, 16, 16)[: over["encoder_depth"]]
+    if getattr(args, "structure", None):
+        from ..core.igtt.engine import STRUCTURES
+
+        over["ems_region"] = STRUCTURES[args.structure]
     if getattr(args, "no_ems", False):
         over["use_ems"] = False
     for key in ("epochs", "crop", "batch_size", "tile"):

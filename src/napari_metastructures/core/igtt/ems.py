@@ -49,7 +49,18 @@ def ems_points(points: np.ndarray, shape: tuple, rng, radius: int = 1,
     return distinct[np.sort(pick)]
 
 
-def ems(mask: np.ndarray, rng, radius: int = 1, keep: float = 0.1, region: float = 0.0) -> np.ndarray:
+def interior_count(mask: np.ndarray, n_skeleton: int, radius: int, keep: float) -> int:
+    """Foreground pixels to add so that thick objects are sampled at the skeleton's rate.
+
+    The shifted skeleton covers a band about ``2 radius + 1`` pixels wide; the area outside that
+    band, ``area - (2 radius + 1) n_skeleton``, gets ``keep`` of its pixels. Thin tubules add
+    (almost) nothing, blobs add about ``keep * area``.
+    """
+    area = int(np.count_nonzero(mask))
+    return math.ceil(keep * max(0, area - (2 * int(radius) + 1) * int(n_skeleton)))
+
+
+def ems(mask: np.ndarray, rng, radius: int = 1, keep: float = 0.1, region=0.0) -> np.ndarray:
     """EMS pseudo-label of one 2D candidate mask: a uint8 image with the kept shifted skeleton pixels.
 
     Parameters
@@ -62,21 +73,26 @@ def ems(mask: np.ndarray, rng, radius: int = 1, keep: float = 0.1, region: float
         Largest shift per axis (r).
     keep : float
         Fraction of skeleton pixels kept.
-    region : float
+    region : float or "auto"
         Also keep ``ceil(region * kept)`` pixels drawn uniformly from the candidate's foreground
-        (0 = the paper's EMS). Thick objects (nuclei, puncta) then teach their whole area, not only
-        a band around their medial axis.
+        (0 = the paper's EMS), or with ``"auto"`` the :func:`interior_count` of them. Thick objects
+        (nuclei, puncta) then teach their whole area, not only a band around their medial axis.
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"ems needs a 2D mask, got shape {mask.shape}")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     pts = np.argwhere(skeleton(mask))
     kept = ems_points(pts, mask.shape, rng, radius, keep)
     out = np.zeros(mask.shape, np.uint8)
     out[kept[:, 0], kept[:, 1]] = 1
-    if region > 0 and len(kept):
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if region == "auto":
+        extra = interior_count(mask, len(pts), radius, keep) if len(kept) else 0
+    elif isinstance(region, str):
+        raise ValueError(f"ems region must be a fraction or 'auto', got {region!r}")
+    else:
+        extra = math.ceil(float(region) * len(kept)) if region > 0 else 0
+    if extra > 0:
         fg = np.flatnonzero(mask.astype(bool).ravel())
-        m = min(math.ceil(region * len(kept)), fg.size)
-        out.ravel()[rng.choice(fg, size=m, replace=False)] = 1
+        out.ravel()[rng.choice(fg, size=min(extra, fg.size), replace=False)] = 1
     return out

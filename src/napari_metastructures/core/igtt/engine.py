@@ -79,7 +79,7 @@ class IgttConfig:
     use_ems: bool = True
     ems_radius: int = 1
     ems_keep: float = 0.1
-    ems_region: float = 0.0
+    ems_region: float | str = 0.0  # 0: paper's EMS (thin networks); "auto": also sample thick interiors
     iou_weight: float = 1.0
     dmi_weight: float = 1.0
     squared_union: bool = False
@@ -132,6 +132,11 @@ class IgttConfig:
 
     def calibration_dict(self) -> dict:
         return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}
+
+
+#: What a user picks ("structure") -> ``ems_region``: thin networks keep the paper's EMS; thick
+#: objects also sample their interior (see :func:`.ems.interior_count` and docs/igtt.md).
+STRUCTURES = {"network": 0.0, "objects": "auto"}
 
 
 def _as_image_list(images) -> list:
