@@ -154,6 +154,22 @@ def test_stop_within_one_batch_keeps_last_completed_batch():
         assert torch.equal(a, b), k
 
 
+def test_stop_during_the_preview_prediction():
+    image, mask = disk_image(8, size=64)
+    image = np.tile(image, (1, 4))  # 64 x 256: four 64-px tiles, one per batch below
+    mask = np.tile(mask, (1, 4))
+    polls = []
+
+    def stop():
+        polls.append(1)
+        return len(polls) >= 4  # after epoch 1's two training batches and one tile batch
+
+    config = tiny(epochs=2, steps_per_epoch=2)
+    results, stopped = run(train_supervised(image, mask, config, device="cpu", stop=stop))
+    assert results == [] and len(polls) == 4
+    assert stopped.config["stopped"] == {"epoch": 1, "completed_steps": 2}
+
+
 def test_stop_between_epochs():
     image, mask = disk_image(6)
     seen = []

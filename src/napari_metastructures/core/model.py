@@ -105,7 +105,7 @@ class TrainedModel:
         return float(self.config.get("threshold", 0.5))
 
     def predict(self, image: np.ndarray, device="auto", tile: int = 256, overlap: int = 32,
-                batch_size: int = 4) -> np.ndarray:
+                batch_size: int = 4, stop=None) -> np.ndarray:
         """Probability of foreground for every pixel.
 
         Parameters
@@ -117,6 +117,9 @@ class TrainedModel:
             ``auto``, ``cuda``, ``cuda:i``, ``mps`` or ``cpu``.
         tile, overlap, batch_size : int
             Tiled prediction settings (see :func:`~.tiling.predict_tiled`).
+        stop : callable, optional
+            Polled between batches of tiles; :class:`~.progress.StopRequested` is raised when it
+            returns True.
 
         Returns
         -------
@@ -139,7 +142,7 @@ class TrainedModel:
         with oom_advice(str(dev), batch_size=batch_size, tile=tile):
             for sl in as_slices(arr):
                 x = preprocess(sl, spec)
-                outs.append(self._calibrate(predict_tiled(self.net, x, tile, overlap, batch_size, dev), x))
+                outs.append(self._calibrate(predict_tiled(self.net, x, tile, overlap, batch_size, dev, stop), x))
         if self.classes == 1:
             return np.stack(outs).reshape(arr.shape).astype(np.float32, copy=False)
         stacked = np.stack(outs, axis=1)  # (C, n_slices, H, W)

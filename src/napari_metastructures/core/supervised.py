@@ -24,7 +24,7 @@ import numpy as np
 
 from .losses import get_loss
 from .model import TrainedModel, build_model
-from .progress import EpochResult, StopFn, oom_advice
+from .progress import EpochResult, StopFn, StopRequested, oom_advice
 from .training_data import CropSampler, as_slices, preprocess
 from .validate import InputError, check_image, check_labels
 
@@ -348,7 +348,11 @@ def train_supervised(
         every = int(config.preview_every)
         preview = None
         if last or (every > 0 and epoch % every == 0):
-            preview = [model.predict(im, device=choice.device, tile=config.tile) for im in images]
+            try:
+                preview = [model.predict(im, device=choice.device, tile=config.tile, stop=stop) for im in images]
+            except StopRequested:  # the weights are this epoch's; the caller keeps its last preview
+                model.config["stopped"] = {"epoch": epoch, "completed_steps": steps}
+                return model
         extra = {"step_losses": step_losses}
         if evaluate is not None:
             extra.update(evaluate(model))
