@@ -145,6 +145,50 @@ def test_save_load_predict_and_export(make_napari_viewer, qtbot, er_image, tmp_p
     np.testing.assert_allclose(back.scale[-2:], (0.2, 0.2), rtol=1e-4)
 
 
+def test_stop_during_predict_writes_nothing(make_napari_viewer, qtbot, er_image, monkeypatch):
+    import threading
+
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    panel = widget.panel
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT):
+        panel.run()
+    other = viewer.add_image(er_network((80, 72), seed=9)[0], name="other")
+    panel.predict_on.value = other
+    started, gate, real = threading.Event(), threading.Event(), panel.model.predict
+
+    def held_predict(*args, **kwargs):  # waits until the test has pressed Stop
+        started.set()
+        gate.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(panel.model, "predict", held_predict)
+    panel.predict()
+    qtbot.waitUntil(started.is_set, timeout=TIMEOUT)
+    assert panel.stop_button.enabled and "predicting 'other'" in panel.timing.value
+    panel.stop()
+    gate.set()
+    qtbot.waitUntil(lambda: not panel.running, timeout=TIMEOUT)
+    assert "stopped; nothing written" in panel.timing.value
+    assert "other_igtt" not in viewer.layers and panel.run_button.enabled
+
+
+def test_early_stop_is_named_when_the_run_ends(make_napari_viewer, qtbot, er_image, monkeypatch):
+    from dataclasses import replace
+
+    real = igtt_module.train
+
+    def settles_at_once(images, config, **kwargs):  # every change counts as "settled"
+        return real(images, replace(config, early_stop=True, early_stop_change=1.01), **kwargs)
+
+    monkeypatch.setattr(igtt_module, "train", settles_at_once)
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    widget.epochs.value = 4
+    with qtbot.waitSignal(widget.panel.run_finished, timeout=TIMEOUT):
+        widget.panel.run()
+    text = widget.panel.timing.value
+    assert text.startswith("finished: 2/4 epochs") and "early stop" in text
+
+
 def test_clear_previous_results(make_napari_viewer, qtbot, er_image):
     viewer, widget = make_widget(make_napari_viewer, er_image)
     tiny(widget, epochs=1)

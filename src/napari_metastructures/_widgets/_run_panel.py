@@ -82,7 +82,7 @@ class RunPanel(Container):
         self._made: list = []  # every output layer made, for "clear previous results"
         self._stop, self._done, self._shown_event = threading.Event(), threading.Event(), threading.Event()
         self._done.set()
-        self._closed = self._running = False
+        self._closed = self._running = self._predicting = False
         self._request: Optional[RunRequest] = None
         self._outputs: list = []  # (mask name, prob name) per input of the current run
         self._t0, self._last, self._epoch_seconds, self._shown = 0.0, None, [], False
@@ -246,9 +246,11 @@ class RunPanel(Container):
 
     def stop(self, *_) -> None:
         """Ask the run to end after the current batch; the last preview and the model are kept."""
-        if self._running and self._request is not None:
+        if self._running:
             self._stop.set()
             self.stop_button.enabled = False
+            if self._predicting:
+                self.timing.value = "stopping the prediction…"
             self._tick()
 
     def _metadata(self, frozen: FrozenLayer, index: int) -> dict:
@@ -322,7 +324,7 @@ class RunPanel(Container):
                     self.viewer.layers[name].metadata = self._metadata(frozen, i)
 
     def _tick(self) -> None:
-        if self._closed or not self._running or self._request is None:
+        if self._closed or not self._running or self._predicting or self._request is None:
             return
         text = f"{fmt_seconds(time.perf_counter() - self._t0)} elapsed"
         last = self._last
@@ -355,7 +357,9 @@ class RunPanel(Container):
         epochs = f"{self._last.epoch}/{self._last.n_epochs} epochs" if self._last else "no epoch"
         self._set_running(False)
         if self.status != "failed":
-            self.timing.value = f"{self.status}: {epochs} in {fmt_seconds(time.perf_counter() - self._t0)}"
+            text = f"{self.status}: {epochs} in {fmt_seconds(time.perf_counter() - self._t0)}"
+            early = self._last is not None and self._last.epoch < self._last.n_epochs and self._last.message
+            self.timing.value = text + (f" ({self._last.message})" if early and self.status == "finished" else "")
         self.run_finished.emit(self.status)
 
     def _is_ours(self, name: str) -> bool:
@@ -410,18 +414,28 @@ class RunPanel(Container):
         except (InputError, DeviceError) as err:
             self._notify_error(str(err))
             return
+        self._stop.clear()
+        self._done.clear()
+        self._predicting = True
         self._set_running(True)
-        self.stop_button.enabled = False
         self.timing.value = f"predicting '{frozen.name}' on {choice.name}…"
-        self.worker = create_worker(_predict, self.model, frozen, choice.device, _start_thread=False,
-                                    _ignore_errors=True)
+        self.worker = create_worker(_predict, self.model, frozen, choice.device, self._stop.is_set, self._done,
+                                    _start_thread=False, _ignore_errors=True)
         self.worker.returned.connect(partial(self._on_predicted, frozen, choice))
         self.worker.errored.connect(lambda err: self._notify_error(user_message(err, "Predict")))
-        self.worker.finished.connect(lambda: None if self._closed else self._set_running(False))
+        self.worker.finished.connect(self._predict_finished)
         self.worker.start()
+
+    def _predict_finished(self) -> None:
+        self._predicting = False
+        if not self._closed:
+            self._set_running(False)
 
     def _on_predicted(self, frozen: FrozenLayer, choice, out) -> None:
         if self._closed:
+            return
+        if out is None:
+            self.timing.value = f"prediction of '{frozen.name}' stopped; nothing written"
             return
         meta = {"method": self.method, "source": frozen.name, "slices": "all", "status": "predicted",
                 "params": dict(self.model.config), "device": choice.device, "device_name": choice.name,

@@ -184,6 +184,17 @@ def _train_stream(request: RunRequest, device: str, stop: threading.Event, done:
         done.set()
 
 
-def _predict(model, frozen: FrozenLayer, device: str):
-    prob = model.predict(frozen.data, device=device)
-    return split_probability(prob, frozen.data.shape, partial(labels_from_probability, config=model.config))
+def _predict(model, frozen: FrozenLayer, device: str, stop: Optional[Callable[[], bool]] = None,
+             done: Optional[threading.Event] = None):
+    """Predict ``frozen`` with ``model``; None when ``stop()`` turned True between tile batches."""
+    from ..core.progress import StopRequested
+
+    try:
+        try:
+            prob = model.predict(frozen.data, device=device, stop=stop)
+        except StopRequested:
+            return None
+        return split_probability(prob, frozen.data.shape, partial(labels_from_probability, config=model.config))
+    finally:
+        if done is not None:
+            done.set()
