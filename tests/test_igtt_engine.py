@@ -120,6 +120,12 @@ def test_save_load_predict_round_trip(trained, tmp_path):
                                model.outputs[0], atol=1e-6)
     stack = np.stack([img, img])
     np.testing.assert_allclose(loaded.predict(stack, device="cpu", tile=64, overlap=16)[1], after, atol=1e-6)
+    # trained and loaded networks both keep their convolution weights channels-last (the faster layout)
+    import torch
+
+    for net in (model.net, loaded.net):
+        convs = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[1] > 1]
+        assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
 
 
 def test_load_rejects_foreign_file(tmp_path):

@@ -2,9 +2,8 @@
 
 Device choice, Run/Stop, progress with elapsed and remaining time, a live plot, streaming of previews
 into output layers, Save/Load/Predict/Export (:mod:`._model_actions`), and input checks. The widget
-hands the panel a
-:class:`~._workers.RunRequest` built from inputs frozen at launch; training and prediction run
-in a napari ``thread_worker`` (see :mod:`._workers`).
+hands the panel a :class:`~._workers.RunRequest` built from inputs frozen at launch; training and
+prediction run in a napari ``thread_worker`` (see :mod:`._workers`).
 """
 from __future__ import annotations
 
