@@ -190,11 +190,10 @@ def _predict(model, frozen: FrozenLayer, device: str, stop: Optional[Callable[[]
     from ..core.progress import StopRequested
 
     try:
-        try:
-            prob = model.predict(frozen.data, device=device, stop=stop)
-        except StopRequested:
-            return None
+        prob = model.predict(frozen.data, device=device, stop=stop)
         return split_probability(prob, frozen.data.shape, partial(labels_from_probability, config=model.config))
+    except StopRequested:
+        return None
     finally:
         if done is not None:
             done.set()
