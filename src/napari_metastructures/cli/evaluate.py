@@ -10,6 +10,13 @@ Protocols, both labelled in every row:
   oracle  the threshold and polarity that best fit the ground truth, one for the whole set, as in the
           paper's baseline tables. It peeks at the answer: an UPPER BOUND, never a method's result.
           Asking for it adds oracle rows beside the honest ones.
+
+Topology columns (per image and pooled, for the honest mask and for the oracle's mask):
+  cldice          clDice (Shit et al., CVPR 2021), the harmonic mean of the two below
+  skel_precision  fraction of the predicted mask's skeleton inside the ground truth (spurs lower it)
+  skel_recall     fraction of the ground truth's skeleton inside the predicted mask (gaps lower it)
+Skeletons are taken per 2D plane of the whole masks, then only pixels inside --valid are counted;
+pooled rows sum skeleton pixels over all images before dividing.
 """
 from __future__ import annotations
 
@@ -27,13 +34,13 @@ import numpy as np
 from ..core.validate import InputError
 from .baseline import tiff_stem
 
-COLUMNS = ["protocol", "image", "dice", "iou", "accuracy", "auc", "tp", "fp", "fn", "tn",
-           "threshold", "polarity", "upper_bound", "source"]
+COLUMNS = ["protocol", "image", "dice", "iou", "accuracy", "auc", "cldice", "skel_precision", "skel_recall",
+           "tp", "fp", "fn", "tn", "threshold", "polarity", "upper_bound", "source"]
 POOLED = "(pooled)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="Dice, IoU, accuracy and AUC of predictions against ground truth",
+    p = sub.add_parser("evaluate", help="Dice, IoU, accuracy, AUC and clDice of predictions against ground truth",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("pred_dir", metavar="PRED_DIR", help="folder of <stem>_mask.tif and/or <stem>_prob.tif")
     p.add_argument("gt_dir", metavar="GT_DIR", help="folder of <stem>.tif (or <stem>_mask.tif) ground truth")
@@ -122,8 +129,11 @@ def load_pairs(pairs: list[dict]) -> list[dict]:
     return loaded
 
 
-def _row(protocol: str, image: str, scores: dict, source: str = "", threshold="", polarity="") -> dict:
+def _row(protocol: str, image: str, scores: dict, topo: dict, source: str = "", threshold="",
+         polarity="") -> dict:
     row = {k: scores.get(k) for k in ("dice", "iou", "accuracy", "auc", "tp", "fp", "fn", "tn")}
+    row.update(cldice=topo["cldice"], skel_precision=topo["skeleton_precision"],
+               skel_recall=topo["skeleton_recall"])
     row.update(protocol=protocol, image=image, threshold=threshold, polarity=polarity,
                upper_bound="yes" if protocol == "oracle" else "no", source=source)
     return row
@@ -137,21 +147,26 @@ def score(items: list[dict], protocols: tuple[str, ...] = ("honest",)) -> list[d
     gts = [it["gt"] for it in items]
     valids = [it["valid"] for it in items]
     probs = [it["prob"] for it in items]
-    for it in items:
+    # the honest mask: the method's own, else prob > 0.5 (as in metrics.pooled_scores)
+    masks = [it["mask"] if it["mask"] is not None else it["prob"] > metrics.HONEST_THRESHOLD for it in items]
+    for it, mask in zip(items, masks):
+        topo = metrics.pooled_topology([mask], [it["gt"]], [it["valid"]])
         rows.append(_row("honest", it["stem"], metrics.image_scores(it["mask"], it["gt"], it["valid"], it["prob"]),
-                         it["source"], threshold="" if it["mask"] is not None else metrics.HONEST_THRESHOLD))
-    pooled = metrics.pooled_scores([it["mask"] for it in items], gts, valids,
+                         topo, it["source"], threshold="" if it["mask"] is not None else metrics.HONEST_THRESHOLD))
+    pooled = metrics.pooled_scores(masks, gts, valids,
                                    probs if all(p is not None for p in probs) else None)
-    rows.append(_row("honest", POOLED, pooled))
+    rows.append(_row("honest", POOLED, pooled, metrics.pooled_topology(masks, gts, valids)))
     if "oracle" in protocols:
         maps = [it["prob"] if it["prob"] is not None else it["mask"] for it in items]
         best = metrics.oracle_scores(maps, gts, valids)
         thr, pol = best["threshold"], best["polarity"]
-        for it, s in zip(items, maps):
+        oracle_masks = [metrics.apply_threshold(s, thr, pol) for s in maps]
+        for it, s, mask in zip(items, maps, oracle_masks):
             oriented = s if pol == "high" else -np.asarray(s, dtype=np.float64)
-            per = metrics.image_scores(metrics.apply_threshold(s, thr, pol), it["gt"], it["valid"], oriented)
-            rows.append(_row("oracle", it["stem"], per, it["source"], thr, pol))
-        rows.append(_row("oracle", POOLED, best, "", thr, pol))
+            per = metrics.image_scores(mask, it["gt"], it["valid"], oriented)
+            topo = metrics.pooled_topology([mask], [it["gt"]], [it["valid"]])
+            rows.append(_row("oracle", it["stem"], per, topo, it["source"], thr, pol))
+        rows.append(_row("oracle", POOLED, best, metrics.pooled_topology(oracle_masks, gts, valids), "", thr, pol))
     return rows
 
 

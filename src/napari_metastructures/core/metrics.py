@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
+from .topology import cldice, pooled_topology, skeleton_counts, skeleton_precision, skeleton_recall  # noqa: F401
 from .validate import InputError
 
 HONEST = "honest"
