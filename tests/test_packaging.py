@@ -75,6 +75,8 @@ def test_built_wheel_holds_manifest_and_sample_data(tmp_path):
     assert "napari_metastructures/napari.yaml" in names
     assert any(n.startswith("napari_metastructures/sample_data/nuclei/") and n.endswith(".tif") for n in names)
     assert any(n.endswith("SOURCE.md") for n in names)
+    yeast = "napari_metastructures/sample_data/yeast_mito_3d/"
+    assert {yeast + "yeast_mito_t3.ome.tif", yeast + "SOURCE.md"} <= set(names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "napari.manifest" in text and "napari_metastructures:napari.yaml" in text
@@ -98,7 +100,7 @@ def test_built_wheel_holds_manifest_and_sample_data(tmp_path):
     res = subprocess.run([sys.executable, "-c", probe, str(target)], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
     name, n_samples = res.stdout.split()
-    assert name == "napari-metastructures" and int(n_samples) >= 4
+    assert name == "napari-metastructures" and int(n_samples) >= 5
 
 
 def test_cli_lists_every_subcommand():

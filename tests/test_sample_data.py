@@ -38,6 +38,63 @@ def test_nuclei_sample_matches_bundled_files(make_napari_viewer):
     assert viewer.layers["Nuclei (DSB2018)"].metadata["stems"] == list(io.NUCLEI_STEMS)
 
 
+YEAST = "Yeast mitochondria, 3D time-lapse (real)"
+
+
+def test_yeast_sample_opens_with_physical_scale(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "yeast_mitochondria")
+    assert [layer.name for layer in viewer.layers] == [YEAST]  # real data: no ground-truth layer
+    image = viewer.layers[YEAST]
+    assert image._type_string == "image"
+    assert image.data.shape == (3, 17, 192, 279) and image.data.dtype == np.uint16
+    np.testing.assert_allclose(image.scale[1:], (0.25, 0.0655, 0.0655))
+    assert image.scale[0] == pytest.approx(4.54, abs=0.01)
+    lo, hi = image.contrast_limits
+    assert image.data.min() <= lo < hi <= image.data.max()
+    assert image.metadata["licence"] == "CC BY 4.0" and "Nellie" in image.metadata["attribution"]
+    assert image.metadata["pixel_size_um"] == {"z": 0.25, "y": 0.0655, "x": 0.0655}
+    assert "no ground truth" in image.metadata["ground_truth"]
+    if hasattr(image, "axis_labels"):
+        assert tuple(image.axis_labels) == ("t", "z", "y", "x")
+    if hasattr(image, "units"):
+        assert [str(u) for u in image.units] == ["second", "micrometer", "micrometer", "micrometer"]
+
+
+def test_yeast_sample_scale_comes_from_ome_metadata(tmp_path):
+    data, sizes = _sample_data.load_yeast_mito_sample()
+    assert data.shape == (3, 17, 192, 279) and data.dtype == np.uint16
+    assert sizes["Z"] == 0.25 and sizes["Y"] == sizes["X"] == 0.0655
+    assert sizes["T"] == pytest.approx(4.54, abs=0.01)
+    # the package's own OME reader agrees
+    assert io.read_image(_sample_data.YEAST_MITO_FILE).scale == tuple(sizes[a] for a in "TZYX")
+    # without OME pixel sizes: a clear error, not a silent scale of 1
+    bare = tmp_path / "bare.ome.tif"
+    tifffile.imwrite(bare, data[:2], ome=True, metadata={"axes": "TZYX", "PhysicalSizeX": 0.1})
+    with pytest.raises(InputError, match="lack TimeIncrement, PhysicalSizeZ, PhysicalSizeY"):
+        _sample_data.load_yeast_mito_sample(bare)
+
+
+def test_yeast_sample_attribution_is_installed_beside_it():
+    from importlib.resources import files
+
+    folder = files("napari_metastructures") / "sample_data" / "yeast_mito_3d"
+    assert (folder / "yeast_mito_t3.ome.tif").is_file()
+    text = (folder / "SOURCE.md").read_text(encoding="utf-8")
+    assert "CC BY 4.0" in text and "Nellie" in text and "Lefebvre" in text
+    assert "doi:10.1038/s41592-025-02612-7" in text and "first 3 time points" in text
+
+
+def test_manifest_lists_every_sample():
+    from npe2 import PluginManager
+
+    pm = PluginManager.instance()
+    samples = {s.key: s for s in pm.get_manifest(PLUGIN).contributions.sample_data}
+    assert set(samples) >= {"er_network", "mitochondria", "nuclei", "meta_structure_demo", "yeast_mitochondria"}
+    assert samples["yeast_mitochondria"].display_name == YEAST
+    assert samples["yeast_mitochondria"].command == "napari-metastructures.sample_yeast_mito"
+
+
 def test_meta_structure_demo_layers(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "meta_structure_demo")

@@ -1,14 +1,21 @@
 """Sample data for napari's File > Open Sample menu (named in napari.yaml).
 
-Every sample is an image plus its ground-truth labels, as LayerData tuples; the
-parameters that made it travel in the layers' metadata.
+The synthetic and nuclei samples are an image plus its ground-truth labels, as LayerData
+tuples; the parameters that made them travel in the layers' metadata. The yeast
+mitochondria time-lapse is real data without ground truth: an image only.
 """
 from __future__ import annotations
 
+import inspect
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
+import tifffile
 
 from napari_metastructures.core import noise, synthetic
-from napari_metastructures.io import NUCLEI_STEMS, load_nuclei_sample
+from napari_metastructures.core.validate import InputError
+from napari_metastructures.io import NUCLEI_STEMS, _ome_sizes, load_nuclei_sample
 
 #: Seed of every synthetic sample, so the menu always gives the same images.
 SAMPLE_SEED = 0
@@ -69,3 +76,73 @@ def meta_structure_demo() -> list[tuple]:
         visible = params["kind"] == "flip"  # RCL on top of the ground truth; RL hidden
         out.append((arr, {"name": f"{label} (rank {rank})", "metadata": meta, "visible": visible}, "labels"))
     return out
+
+
+#: The bundled yeast mitochondria time-lapse (Nellie sample, CC BY 4.0; see its SOURCE.md).
+YEAST_MITO_DIR = Path(__file__).parent / "sample_data" / "yeast_mito_3d"
+YEAST_MITO_FILE = YEAST_MITO_DIR / "yeast_mito_t3.ome.tif"
+YEAST_MITO_NAME = "Yeast mitochondria, 3D time-lapse (real)"
+_YEAST_ATTRIBUTION = (
+    "Nellie sample stack yeast_3d_mitochondria.ome.tif (PyPI nellie 1.0.4), first 3 time points; "
+    "Lefebvre, Sturm, Lin et al., Nat Methods 2025, doi:10.1038/s41592-025-02612-7; "
+    "Nellie (c) 2024 Austin E. Y. T. Lefebvre"
+)
+
+
+@lru_cache(maxsize=1)
+def _image_layer_accepts() -> frozenset[str]:
+    """Keyword arguments the installed napari's Image layer takes (axis_labels/units are napari >= 0.6)."""
+    from napari.layers import Image
+
+    return frozenset(inspect.signature(Image.__init__).parameters)
+
+
+def load_yeast_mito_sample(path: str | Path = YEAST_MITO_FILE) -> tuple[np.ndarray, dict[str, float]]:
+    """The bundled yeast time-lapse: (TZYX uint16 data, OME pixel sizes {"T": s, "Z"/"Y"/"X": µm}).
+
+    Raises
+    ------
+    InputError
+        If the file is not TZYX or its OME metadata lack PhysicalSizeX/Y/Z or TimeIncrement.
+    """
+    path = Path(path)
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes, data, xml = series.axes, series.asarray(), tif.ome_metadata
+    sizes = _ome_sizes(xml) if xml else {}
+    if axes != "TZYX":
+        raise InputError(f"{path.name}: expected axes TZYX, got '{axes}' with shape {data.shape}.")
+    missing = [a for a in "TZYX" if not (sizes.get(a, 0) > 0)]
+    if missing:
+        names = ", ".join("TimeIncrement" if a == "T" else f"PhysicalSize{a}" for a in missing)
+        raise InputError(f"{path.name}: the OME metadata lack {names}; cannot place the sample in µm / s.")
+    return data, {a: sizes[a] for a in "TZYX"}
+
+
+def yeast_mitochondria() -> list[tuple]:
+    """Real 3D time-lapse of yeast mitochondria (TZYX 3x17x192x279, uint16), no ground truth.
+
+    Scale comes from the file's OME metadata: time step in s, voxel size in µm.
+    """
+    data, sizes = load_yeast_mito_sample()
+    scale = tuple(sizes[a] for a in "TZYX")
+    lo, hi = (float(v) for v in np.percentile(data, (1, 99.9)))
+    meta = {
+        "source": "Nellie sample data (yeast_3d_mitochondria.ome.tif), see sample_data/yeast_mito_3d/SOURCE.md",
+        "attribution": _YEAST_ATTRIBUTION,
+        "licence": "CC BY 4.0",
+        "file": YEAST_MITO_FILE.name,
+        "time_points": "0-2 of the original stack (first 3), pixel values unchanged",
+        "axes": "TZYX",
+        "pixel_size_um": {"z": sizes["Z"], "y": sizes["Y"], "x": sizes["X"]},
+        "time_increment_s": sizes["T"],
+        "ground_truth": "no ground truth: judge results by eye",
+    }
+    kwargs: dict = {"name": YEAST_MITO_NAME, "colormap": "gray", "scale": scale,
+                    "contrast_limits": (lo, hi), "metadata": meta}
+    accepts = _image_layer_accepts()
+    if "axis_labels" in accepts:
+        kwargs["axis_labels"] = ("t", "z", "y", "x")
+    if "units" in accepts:
+        kwargs["units"] = ("s", "µm", "µm", "µm")
+    return [(data, kwargs, "image")]
