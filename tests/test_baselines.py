@@ -21,7 +21,7 @@ def tubules(n: int = 64, seed: int = 0, noise: float = 0.03) -> tuple[np.ndarray
     return (img * 1000).astype(np.uint16), gt.astype(np.uint8)
 
 
-@pytest.mark.parametrize("method", ["otsu", "local", "sato"])
+@pytest.mark.parametrize("method", ["otsu", "local", "sato", "frangi"])
 def test_classical_baselines_find_the_tubules(method):
     img, gt = tubules()
     before = img.copy()
@@ -57,7 +57,7 @@ def test_stack_is_segmented_plane_by_plane():
 
 def test_constant_image_gives_empty_mask():
     flat = np.full((16, 16), 7, np.uint16)
-    for name in ("otsu", "local", "sato"):
+    for name in ("otsu", "local", "sato", "frangi"):
         assert not b.METHODS[name](flat).any()
 
 
@@ -70,6 +70,61 @@ def test_bad_input_is_named():
         b.local_threshold(np.zeros((8, 8)), block_size=4)
     with pytest.raises(InputError, match="sigmas"):
         b.sato_otsu(np.zeros((8, 8)), sigmas=(0,))
+    with pytest.raises(InputError, match="frangi: sigmas"):
+        b.frangi_otsu(np.zeros((8, 8)), sigmas=(1, -2))
+
+
+def test_frangi_finds_a_bright_line_on_noise():
+    rng = np.random.default_rng(1)
+    img = rng.normal(0.2, 0.05, (64, 64)).astype(np.float32)
+    gt = np.zeros((64, 64), np.uint8)
+    gt[30:33, 4:60] = 1  # one bright line, 3 px wide
+    img[gt == 1] += 0.6
+    before = img.copy()
+    mask = b.frangi_otsu(img)
+    assert mask.dtype == np.uint8 and mask.shape == img.shape
+    assert set(np.unique(mask)) <= {0, 1}
+    assert dice(mask, gt) > 0.85
+    assert not mask[:20].any() and not mask[44:].any()  # no noise far from the line
+    np.testing.assert_array_equal(img, before)
+    # a dark line on the same noise is not a bright ridge: little or nothing is found there
+    dark = rng.normal(0.8, 0.05, (64, 64)).astype(np.float32)
+    dark[gt == 1] -= 0.6
+    assert dice(b.frangi_otsu(dark), gt) < 0.3
+
+
+def test_frangi_runs_per_plane_on_a_stack():
+    img, gt = tubules()
+    stack = np.stack([img, img[::-1], np.full_like(img, 5)])
+    out = b.frangi_otsu(stack, sigmas=(1, 2))
+    assert out.shape == stack.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[0], b.frangi_otsu(img, sigmas=(1, 2)))
+    np.testing.assert_array_equal(out[1], b.frangi_otsu(img[::-1], sigmas=(1, 2)))
+    assert not out[2].any()
+    assert dice(out[1], gt[::-1]) > 0.9
+
+
+def test_frangi_baseline_cli(tmp_path):
+    import json
+
+    from napari_metastructures.cli import main
+    from napari_metastructures.io import read_image, write_tiff
+
+    img, gt = tubules()
+    write_tiff(tmp_path / "img.tif", img, scale=(0.1, 0.1))
+    assert main(["baseline", "--method", "frangi", str(tmp_path / "img.tif"),
+                 "--out", str(tmp_path / "d")]) == 0
+    mask = read_image(tmp_path / "d" / "img_mask.tif")
+    np.testing.assert_array_equal(mask.data, b.frangi_otsu(img))
+    assert mask.scale == pytest.approx((0.1, 0.1)) and dice(mask.data, gt) > 0.9
+    params = json.loads((tmp_path / "d" / "img_mask.json").read_text())["params"]
+    assert params["method"] == "frangi" and params["sigmas"] == [1, 2, 3]  # the core default
+    assert main(["baseline", "--method", "frangi", str(tmp_path / "img.tif"), "--sigmas", "1.5",
+                 "--out", str(tmp_path / "e")]) == 0
+    params = json.loads((tmp_path / "e" / "img_mask.json").read_text())["params"]
+    assert params["sigmas"] == [1.5]
+    np.testing.assert_array_equal(read_image(tmp_path / "e" / "img_mask.tif").data,
+                                  b.frangi_otsu(img, sigmas=(1.5,)))
 
 
 def test_clusters_to_mask_picks_the_brighter_cluster():

@@ -1,4 +1,4 @@
-"""``metastructures baseline``: segment images with Otsu, local Gaussian, Sato + Otsu or DFC.
+"""``metastructures baseline``: segment images with Otsu, local Gaussian, Sato or Frangi + Otsu, or DFC.
 
 Each ``IMAGE`` gives ``DIR/<stem>_mask.tif`` (uint8, 1 = foreground, the image's pixel size kept) and
 its parameters beside it.
@@ -38,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("baseline", help="segment images with a classical or unsupervised baseline",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="greyscale TIFF images")
-    p.add_argument("--method", required=True, choices=["otsu", "local", "sato", "dfc"],
+    p.add_argument("--method", required=True, choices=["otsu", "local", "sato", "frangi", "dfc"],
                    help="otsu: global Otsu; local: local Gaussian threshold; sato: Sato ridges + Otsu; "
+                        "frangi: Frangi vesselness + Otsu; "
                         "dfc: differentiable feature clustering (Kim et al. 2020)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for <stem>_mask.tif files")
     # defaults (None) come from the core functions, so there is one copy of each
@@ -47,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--offset", type=float,
                    help="local: subtracted from the local mean, as a fraction of the intensity range "
                         "(default -0.05)")
-    p.add_argument("--sigmas", type=_sigmas, help="sato: ridge scales in px, e.g. 1,2 (default 1,2)")
+    p.add_argument("--sigmas", type=_sigmas,
+                   help="sato, frangi: ridge scales in px, e.g. 1,2 (default 1,2 for sato, 1,2,3 for frangi)")
     p.add_argument("--max-iter", type=int, help="dfc: most iterations per image (default 1000)")
     p.add_argument("--n-channels", type=int, help="dfc: feature channels / initial clusters (default 100)")
     p.add_argument("--lr", type=float, help="dfc: SGD learning rate (default 0.1)")
@@ -62,6 +64,7 @@ OPTIONS = {
     "otsu": [],
     "local": ["block_size", "offset"],
     "sato": ["sigmas"],
+    "frangi": ["sigmas"],
     "dfc": ["n_channels", "lr", "max_iter", "min_labels", "seed", "device"],
 }
 
