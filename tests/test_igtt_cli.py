@@ -77,7 +77,9 @@ def test_structure_objects_samples_interiors_and_is_recorded(tmp_path):
     a = write_tiff(tmp_path / "x.tif", _image((64, 64), 4))
     assert main(["igtt", str(a), "--out", str(tmp_path / "o"), "--epochs", "1", "--structure", "objects",
                  *TINY]) == 0
-    assert json.loads((tmp_path / "o" / "run.json").read_text())["params"]["ems_region"] == "auto"
+    report = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert report["params"]["structure"] == "objects"
+    assert report["structure"]["structure"] == "objects" and report["structure"]["reason"] == "set by the user"
     with pytest.raises(SystemExit):
         main(["igtt", str(a), "--out", str(tmp_path / "p"), "--structure", "blobs", *TINY])
 

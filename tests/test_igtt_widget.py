@@ -77,12 +77,12 @@ def test_run_streams_into_layers_keeping_scale(make_napari_viewer, qtbot, er_ima
     assert len(panel.plot.points) == 2
 
 
-def test_structure_choice_sets_ems_and_survives_a_preset_change(make_napari_viewer, er_image):
+def test_structure_choice_sets_the_config_and_survives_a_preset_change(make_napari_viewer, er_image):
     _, widget = make_widget(make_napari_viewer, er_image)
-    assert widget.config().ems_region == 0.0  # thin network: the paper's EMS
-    widget.structure.value = "auto"
+    assert widget.config().structure == "auto"  # decided from the data by default
+    widget.structure.value = "objects"
     widget.preset.value = "paper"
-    assert widget.structure.value == "auto" and widget.config().ems_region == "auto"
+    assert widget.structure.value == "objects" and widget.config().structure == "objects"
     assert widget.config().epochs == 100
 
 

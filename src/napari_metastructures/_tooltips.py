@@ -70,7 +70,9 @@ IGTT: dict[str, str] = {
     "criterion": "How a threshold candidate is scored. image-otsu (default) judges the split on the "
     "image intensities and copes with sparse, hazy foreground; dmi is the paper's criterion.",
     "early_stop": "Stop when the pseudo-labels change by less than 3% (1 - Dice) for two epochs in a row.",
-    "structure": "What you segment. Thin network (ER tubules): the paper's EMS, which samples the "
+    "structure": "What you segment. Auto (default): decided from the first candidate; when most of it "
+    "lies off its skeleton band the run uses thick objects, else thin network; the progress line and "
+    "the layer metadata say which. Thin network (ER tubules): the paper's EMS, which samples the "
     "skeleton. Thick objects (mitochondria, nuclei, puncta): EMS also samples their interior at the "
     "same rate, so the network learns whole objects, not a band along their centre line.",
 }

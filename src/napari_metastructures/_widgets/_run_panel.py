@@ -258,6 +258,7 @@ class RunPanel(ModelActions, Container):
             "params": dict(req.params), "seed": int(req.seed), "device": self._device.device,
             "device_name": self._device.name, "version": __version__, "status": self.status,
             "epoch": int(last.epoch) if last else 0, "n_epochs": int(last.n_epochs) if last else 0,
+            "structure": last.extra.get("structure") if last else None,
             "timings": {"elapsed_s": round(time.perf_counter() - self._t0, 3),
                         "epoch_s": [round(float(s), 4) for s in self._epoch_seconds]},
         }
@@ -329,6 +330,7 @@ class RunPanel(ModelActions, Container):
         if last is not None:
             left = np.mean(self._epoch_seconds or [last.seconds]) * (last.n_epochs - last.epoch)
             text += f" · about {fmt_seconds(left)} left · loss {last.loss:.4g}"
+            text += f" · structure: {last.extra['structure']}" if last.extra.get("structure") else ""
             text += f" · {last.message}" if last.message else ""
         self.timing.value = ("stopping after this batch… " if self._stop.is_set() else "") + text
 
@@ -356,6 +358,8 @@ class RunPanel(ModelActions, Container):
         self._set_running(False)
         if self.status != "failed":
             text = f"{self.status}: {epochs} in {fmt_seconds(time.perf_counter() - self._t0)}"
+            if self._last is not None and self._last.extra.get("structure"):
+                text += f" · structure: {self._last.extra['structure']}"
             early = self._last is not None and self._last.epoch < self._last.n_epochs and self._last.message
             self.timing.value = text + (f" ({self._last.message})" if early and self.status == "finished" else "")
         self.run_finished.emit(self.status)

@@ -23,6 +23,8 @@ from ._workers import RunRequest
 if TYPE_CHECKING:
     import napari
 
+STRUCTURE_NAMES = {"auto": "auto (decide from the image)", "network": "thin network (ER)",
+                   "objects": "thick objects (mitochondria, nuclei)"}
 ENCODERS = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet-b0")
 #: Widget name -> IgttConfig field, for the settings a preset sets.
 FIELDS = {
@@ -59,9 +61,8 @@ class IgttWidget(ScrollingForm):
         self.epochs = SpinBox(label="epochs", value=d.epochs, min=1, max=10000, tooltip=TIPS["epochs"])
         self.preview_every = SpinBox(label="preview every", value=d.preview_every, min=1, max=1000,
                                      tooltip=TIPS["preview_every"])
-        self.structure = ComboBox(label="structure", value=d.ems_region, tooltip=TIPS["structure"],
-                                  choices=[("thin network (ER)", STRUCTURES["network"]),
-                                           ("thick objects (mitochondria, nuclei)", STRUCTURES["objects"])])
+        self.structure = ComboBox(label="structure", value=d.structure, tooltip=TIPS["structure"],
+                                  choices=[(STRUCTURE_NAMES[s], s) for s in STRUCTURES])
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1, tooltip=TIPS["seed"])
         self.encoder = ComboBox(label="encoder", choices=ENCODERS, value=d.encoder, tooltip=TIPS["encoder"])
         self.encoder_depth = SpinBox(label="encoder depth", value=d.encoder_depth, min=3, max=5,
@@ -112,7 +113,7 @@ class IgttWidget(ScrollingForm):
     def config(self) -> IgttConfig:
         """The IgttConfig the form describes: the preset plus the values in the form."""
         overrides = {key: getattr(self, widget).value for widget, key in FIELDS.items()}
-        overrides["ems_region"] = self.structure.value  # what is segmented, not part of a preset
+        overrides["structure"] = self.structure.value  # what is segmented, not part of a preset
         depth = int(overrides["encoder_depth"])
         base = IgttConfig.preset(self.preset.value)
         return IgttConfig.preset(self.preset.value, decoder_channels=decoder_for(depth, base.decoder_channels),

@@ -30,9 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:i] or mps (default auto)")
     p.add_argument("--save-model", metavar="PATH", help="also save the trained model to this file")
-    p.add_argument("--structure", choices=["network", "objects"],
-                   help="network (default): thin tubules such as ER, the paper's EMS; objects: thick "
-                        "structures such as mitochondria or nuclei, whose interior EMS also samples")
+    p.add_argument("--structure", choices=["auto", "network", "objects"],
+                   help="auto (default): decided from the first candidate and recorded in run.json; "
+                        "network: thin tubules such as ER, the paper's EMS; objects: thick structures "
+                        "such as mitochondria or nuclei, whose interior EMS also samples")
     p.add_argument("--no-ems", action="store_true", help="ablation: train on the raw candidates, without EMS")
     p.add_argument("--selection", choices=["image", "batch"],
                    help="choose the threshold candidate per image (default) or one per batch")
@@ -65,9 +66,7 @@ def config_from_args(args: argparse.Namespace):
     elif "encoder_depth" in over:
         over["decoder_channels"] = (64, 32, 16, 16, 16)[: over["encoder_depth"]]
     if getattr(args, "structure", None):
-        from ..core.igtt.engine import STRUCTURES
-
-        over["ems_region"] = STRUCTURES[args.structure]
+        over["structure"] = args.structure
     if getattr(args, "no_ems", False):
         over["use_ems"] = False
     for key in ("epochs", "crop", "batch_size", "tile"):
@@ -179,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         "device": {"requested": args.device, "used": choice.device, "name": choice.name,
                    "reason": choice.reason},
         "params": cfg.to_dict(),
+        "structure": model.config.get("structure"),
         "timings": {"read_s": t_read - t_start, "train_s": t_train - t_read, "write_s": t_end - t_train,
                     "total_s": t_end - t_start, "first_preview_s": first_preview,
                     "epoch_s": [h["seconds"] for h in history]},

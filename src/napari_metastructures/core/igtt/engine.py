@@ -37,6 +37,9 @@ from ..validate import InputError, check_image
 from .candidates import calibrate, select, select_batch
 from .dmi import dmi_loss, soft_iou_loss
 from .ems import ems
+from .structure import EMS_REGION, STRUCTURES, StructureChoice, choose_structure
+
+__all__ = ["IgttConfig", "STRUCTURES", "run", "train"]
 
 
 @dataclass
@@ -56,6 +59,8 @@ class IgttConfig:
     norm_high: float = 99.8
     background_sigma: Optional[float] = 30.0
     background_exclude: bool = True
+    local_sigma: Optional[float] = None  # local contrast window (px); None: off
+    local_floor: float = 3.0  # in units of the noise level
     # schedule
     epochs: int = 8
     steps_per_epoch: int = 0  # 0: from coverage
@@ -79,7 +84,7 @@ class IgttConfig:
     use_ems: bool = True
     ems_radius: int = 1
     ems_keep: float = 0.1
-    ems_region: float | str = 0.0  # 0: paper's EMS (thin networks); "auto": also sample thick interiors
+    structure: str = "auto"  # "auto" (from the first candidate), "network" (paper's EMS) or "objects"
     iou_weight: float = 1.0
     dmi_weight: float = 1.0
     squared_union: bool = False
@@ -113,6 +118,8 @@ class IgttConfig:
         unknown = set(overrides) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown iGTT setting(s): {', '.join(sorted(unknown))}")
+        if overrides.get("structure", "auto") not in STRUCTURES:
+            raise ValueError(f"structure must be one of {', '.join(STRUCTURES)}, got {overrides['structure']!r}")
         return replace(base, **overrides)
 
     def to_dict(self) -> dict:
@@ -128,15 +135,13 @@ class IgttConfig:
 
     def preprocess_dict(self) -> dict:
         return {"low": self.norm_low, "high": self.norm_high, "background_sigma": self.background_sigma,
-                "background_exclude": self.background_exclude}
+                "background_exclude": self.background_exclude, "local_sigma": self.local_sigma,
+                "local_floor": self.local_floor}
 
     def calibration_dict(self) -> dict:
         return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}
 
 
-#: What a user picks ("structure") -> ``ems_region``: thin networks keep the paper's EMS; thick
-#: objects also sample their interior (see :func:`.ems.interior_count` and docs/igtt.md).
-STRUCTURES = {"network": 0.0, "objects": "auto"}
 
 
 def _as_image_list(images) -> list:
@@ -174,10 +179,14 @@ def start_probs(pres: list, cfg: IgttConfig) -> Optional[list]:
             for x in pres]
 
 
-def pseudo_labels(masks: list, cfg: IgttConfig, rng: np.random.Generator) -> list:
-    """Y* from candidate masks: EMS-refined (or the masks themselves when ``use_ems`` is off)."""
+def pseudo_labels(masks: list, cfg: IgttConfig, rng: np.random.Generator, structure: str = "network") -> list:
+    """Y* from candidate masks: EMS-refined (or the masks themselves when ``use_ems`` is off).
+
+    ``structure`` is the resolved choice ("network" or "objects", see :mod:`.structure`).
+    """
     if cfg.use_ems:
-        return [ems(m, rng, cfg.ems_radius, cfg.ems_keep, cfg.ems_region).astype(np.float32) for m in masks]
+        region = EMS_REGION[structure]
+        return [ems(m, rng, cfg.ems_radius, cfg.ems_keep, region).astype(np.float32) for m in masks]
     return [np.asarray(m, np.float32) for m in masks]
 
 
@@ -187,7 +196,7 @@ def first_targets(pres: list, cfg: IgttConfig, rng: np.random.Generator) -> list
     if probs is None:
         return [np.zeros(x.shape, np.float32) for x in pres]
     masks = [c.mask(p).astype(bool) for c, p in zip(_choose(probs, pres, cfg), probs)]
-    return pseudo_labels(masks, cfg, rng)
+    return pseudo_labels(masks, cfg, rng, choose_structure(cfg.structure, masks, cfg.ems_radius).structure)
 
 
 def _regroup(slices: list, shapes: list) -> list:
@@ -275,16 +284,22 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
 
     probs = start_probs(pres, cfg)
     choices = None if probs is None else _choose(probs, pres, cfg)
+    decided: Optional[StructureChoice] = None
     calm = 0
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
+        notes = []
         if choices is None:
             targets = [np.zeros(x.shape, np.float32) for x in pres]
             masks, fraction = None, 0.0
         else:
             masks = [c.mask(p).astype(bool) for c, p in zip(choices, probs)]
             fraction = float(sum(m.sum() for m in masks) / sum(m.size for m in masks))
-            targets = pseudo_labels(masks, cfg, ems_rng)
+            if decided is None:  # once, from the first candidate; kept for the whole run
+                decided = choose_structure(cfg.structure, masks, cfg.ems_radius)
+                result.config["structure"] = decided.as_dict()
+                notes.append(f"structure: {decided.structure} ({decided.reason})")
+            targets = pseudo_labels(masks, cfg, ems_rng, decided.structure)
         sampler.set_targets(targets)
         net.train()
         losses = []
@@ -326,16 +341,18 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
         calm = calm + 1 if change < cfg.early_stop_change else 0
         last = epoch == cfg.epochs or (cfg.early_stop and calm >= cfg.early_stop_patience)
         outputs = [calibrate(p, c) for p, c in zip(probs, new_choices)]
-        message = ""
         if last and epoch < cfg.epochs:
-            message = "early stop: pseudo-labels stopped changing"
+            notes.append("early stop: pseudo-labels stopped changing")
+        message = "; ".join(notes)
         record = EpochResult(
             epoch=epoch, n_epochs=cfg.epochs, loss=float(np.mean(losses)) if losses else float("nan"),
             foreground_fraction=fraction, seconds=time.perf_counter() - t0,
             preview=_regroup(outputs, shapes) if (last or epoch % max(1, cfg.preview_every) == 0) else None,
             message=message,
             extra={"change": round(change, 5), "steps": len(losses),
-                   "thresholds": [round(c.threshold, 5) for c in new_choices[:16]]},
+                   "thresholds": [round(c.threshold, 5) for c in new_choices[:16]],
+                   **({"structure": decided.structure, "uncovered": decided.as_dict()["uncovered"]}
+                      if decided is not None else {})},
         )
         result.history.append(record.as_dict())
         result.outputs = _regroup(outputs, shapes)

@@ -1,0 +1,81 @@
+"""structure="auto": thin networks or thick objects, decided from the first candidate."""
+import numpy as np
+import pytest
+
+from napari_metastructures.core.igtt.engine import IgttConfig, first_targets, pseudo_labels, train
+from napari_metastructures.core.igtt.structure import OBJECTS_ABOVE, choose_structure, uncovered_share
+
+
+def _tubules(n=64):
+    m = np.zeros((n, n), bool)
+    m[10:13, 4:60] = True  # 3-px tubules: the skeleton band covers them
+    m[4:60, 30:33] = True
+    return m
+
+
+def _blobs(n=64):
+    yy, xx = np.mgrid[0:n, 0:n]
+    return ((yy - 20) ** 2 + (xx - 20) ** 2 < 100) | ((yy - 44) ** 2 + (xx - 44) ** 2 < 144)
+
+
+def test_uncovered_share_by_hand():
+    bar = np.zeros((20, 40), bool)
+    bar[5:12, 5:35] = True  # 7 x 30 = 210 px; its skeleton is a horizontal line
+    n_skel = 30 - 2 * 3  # skeletonize shortens a 7-px-wide bar by about its half-width at each end
+    share = uncovered_share([bar])
+    assert share == pytest.approx((210 - 3 * n_skel) / 210, abs=0.03)
+    assert uncovered_share([_tubules()]) < 0.15
+    assert np.isnan(uncovered_share([np.zeros((8, 8), bool)]))
+
+
+def test_auto_picks_network_for_tubules_and_objects_for_blobs():
+    thin = choose_structure("auto", [_tubules()])
+    thick = choose_structure("auto", [_blobs()])
+    assert thin.structure == "network" and thin.uncovered <= OBJECTS_ABOVE
+    assert thick.structure == "objects" and thick.uncovered > OBJECTS_ABOVE
+    assert "skeleton band" in thick.reason and "%" in thick.reason
+    # pooled over images: one big blob image outweighs a small tubule image
+    mixed = choose_structure("auto", [_tubules(), _blobs(), _blobs()])
+    assert mixed.structure == "objects"
+    assert choose_structure("network", [_blobs()]).structure == "network"
+    assert choose_structure("objects", [_tubules()]).reason == "set by the user"
+    with pytest.raises(ValueError, match="structure"):
+        choose_structure("blobs", [_tubules()])
+    with pytest.raises(ValueError, match="structure"):
+        IgttConfig.preset("fast", structure="blobs")
+
+
+def test_resolved_structure_changes_the_pseudo_labels():
+    cfg = IgttConfig.preset("fast")
+    blob = _blobs()
+    network = pseudo_labels([blob], cfg, np.random.default_rng(0), "network")[0]
+    objects = pseudo_labels([blob], cfg, np.random.default_rng(0), "objects")[0]
+    assert objects.sum() > 2 * network.sum()
+    assert not objects[~blob].any()
+
+
+def _blob_image(seed=0):
+    rng = np.random.default_rng(seed)
+    img = rng.normal(100, 5, (64, 64)) + 400 * _blobs()
+    return img.astype(np.float32)
+
+
+def test_train_records_the_decision_in_the_first_epoch_and_the_model():
+    cfg = IgttConfig.preset("fast", epochs=2, encoder_depth=3, decoder_channels=(16, 8, 8), crop=64,
+                            batch_size=2, steps_per_epoch=1, tile=64, early_stop=False)
+    gen = train([_blob_image()], cfg, seed=0, device="cpu")
+    first = next(gen)
+    assert first.extra["structure"] == "objects"
+    assert first.message.startswith("structure: objects (")
+    second = next(gen)
+    assert second.extra["structure"] == "objects" and "structure" not in second.message
+    with pytest.raises(StopIteration) as done:
+        next(gen)
+    decided = done.value.value.config["structure"]
+    assert decided["requested"] == "auto" and decided["structure"] == "objects"
+    assert decided["uncovered"] > OBJECTS_ABOVE
+    # first_targets applies the same rule: interiors are sampled
+    targets = first_targets([_blob_image() / 500.0], cfg, np.random.default_rng(0))[0]
+    forced = first_targets([_blob_image() / 500.0], IgttConfig.preset("fast", structure="network"),
+                           np.random.default_rng(0))[0]
+    assert targets.sum() > 2 * forced.sum()
