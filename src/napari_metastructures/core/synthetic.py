@@ -252,8 +252,13 @@ def er_network(
 
 
 def _mesh(shape: tuple[int, int], rng: np.random.Generator, mesh_size: float,
-          open_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Skeleton, per-pixel brightness and junction coordinates of one Voronoi mesh."""
+          open_fraction: float, *, skip_outside: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Skeleton, per-pixel brightness and junction coordinates of one Voronoi mesh.
+
+    With ``skip_outside`` edges whose curve cannot reach the frame (both ends and the
+    control point beyond the same side) are not sampled: same output, much faster,
+    since the hull of the padded seeds has edges thousands of pixels long.
+    """
     pad = 2 * mesh_size
     ext = (shape[0] + 2 * pad, shape[1] + 2 * pad)
     pts = _poisson_disc(ext, mesh_size * 0.7, rng) - pad
@@ -269,8 +274,12 @@ def _mesh(shape: tuple[int, int], rng: np.random.Generator, mesh_size: float,
     d = p1 - p0
     normal = np.stack([-d[:, 1], d[:, 0]], 1)
     ctrl = (p0 + p1) / 2 + normal * rng.normal(0, 0.15, size=(len(d), 1))
-    pts_c, idx = _curve_points(p0, p1, ctrl)
     bright = rng.uniform(0.45, 1.0, size=len(ridges))
+    if skip_outside:  # a Bezier curve stays in the hull of its three points
+        ys, xs = np.stack([p0[:, 0], p1[:, 0], ctrl[:, 0]]), np.stack([p0[:, 1], p1[:, 1], ctrl[:, 1]])
+        off = ((ys < -1).all(0) | (ys > shape[0]).all(0) | (xs < -1).all(0) | (xs > shape[1]).all(0))
+        p0, p1, ctrl, bright = p0[~off], p1[~off], ctrl[~off], bright[~off]
+    pts_c, idx = _curve_points(p0, p1, ctrl)
     skel, val = _rasterize(pts_c, bright[idx], shape)
     # beaded look: slow brightness variation along tubules
     val *= 0.75 + 0.5 * smooth_field(shape, rng, scale=6.0)
