@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from napari_metastructures.core.igtt.engine import IgttConfig, first_targets, pseudo_labels, train
+from napari_metastructures.core.igtt.engine import run as run_igtt
 from napari_metastructures.core.igtt.structure import OBJECTS_ABOVE, choose_structure, uncovered_share
 
 
@@ -60,22 +61,47 @@ def _blob_image(seed=0):
     return img.astype(np.float32)
 
 
-def test_train_records_the_decision_in_the_first_epoch_and_the_model():
-    cfg = IgttConfig.preset("fast", epochs=2, encoder_depth=3, decoder_channels=(16, 8, 8), crop=64,
-                            batch_size=2, steps_per_epoch=1, tile=64, early_stop=False)
-    gen = train([_blob_image()], cfg, seed=0, device="cpu")
+def _tiny(**over):
+    return IgttConfig.preset("fast", epochs=2, encoder_depth=3, decoder_channels=(16, 8, 8), crop=64,
+                             batch_size=2, steps_per_epoch=2, tile=64, early_stop=False, **over)
+
+
+def test_train_decides_after_epoch_one_from_its_candidate_and_records_it():
+    gen = train([_blob_image()], _tiny(), seed=0, device="cpu")
     first = next(gen)
-    assert first.extra["structure"] == "objects"
-    assert first.message.startswith("structure: objects (")
+    expected = choose_structure("auto", [p > 0.5 for p in first.preview])  # the epoch-1 candidate
+    assert first.extra["structure"] == expected.structure
+    assert first.extra["uncovered"] == pytest.approx(expected.uncovered, abs=1e-4)
+    assert first.message.startswith(f"structure: {expected.structure} (")
     second = next(gen)
-    assert second.extra["structure"] == "objects" and "structure" not in second.message
+    assert second.extra["structure"] == expected.structure and "structure" not in second.message
     with pytest.raises(StopIteration) as done:
         next(gen)
     decided = done.value.value.config["structure"]
-    assert decided["requested"] == "auto" and decided["structure"] == "objects"
-    assert decided["uncovered"] > OBJECTS_ABOVE
-    # first_targets applies the same rule: interiors are sampled
-    targets = first_targets([_blob_image() / 500.0], cfg, np.random.default_rng(0))[0]
-    forced = first_targets([_blob_image() / 500.0], IgttConfig.preset("fast", structure="network"),
-                           np.random.default_rng(0))[0]
-    assert targets.sum() > 2 * forced.sum()
+    assert decided["requested"] == "auto" and decided["structure"] == expected.structure
+
+
+def test_local_window_follows_the_width_of_the_structures():
+    from napari_metastructures.core.igtt.engine import local_window
+    from napari_metastructures.core.training_data import preprocess
+
+    cfg = _tiny()
+    rng = np.random.default_rng(1)
+    tubes = (rng.normal(100, 5, (64, 64)) + 400 * _tubules()).astype(np.float32)
+    for image, wider in ((_blob_image(), True), (tubes, False)):
+        spec = cfg.preprocess_dict()
+        pres = [preprocess(image, spec)]
+        new_spec, new_pres = local_window([image], pres, spec, cfg)
+        assert (new_spec["local_sigma"] > cfg.local_sigma) is wider
+        assert (new_pres[0] is pres[0]) is not wider
+    model = run_igtt([_blob_image()], cfg, seed=0, device="cpu")
+    assert model.config["preprocess"]["local_sigma"] > cfg.local_sigma  # what predict() repeats
+
+
+def test_epoch_one_uses_the_papers_ems_until_auto_has_decided():
+    image = _blob_image() / 500.0
+    auto = first_targets([image], IgttConfig.preset("fast"), np.random.default_rng(0))[0]
+    network = first_targets([image], IgttConfig.preset("fast", structure="network"), np.random.default_rng(0))[0]
+    objects = first_targets([image], IgttConfig.preset("fast", structure="objects"), np.random.default_rng(0))[0]
+    np.testing.assert_array_equal(auto, network)
+    assert objects.sum() > 2 * network.sum()

@@ -37,7 +37,7 @@ from ..validate import InputError, check_image
 from .candidates import calibrate, select, select_batch
 from .dmi import dmi_loss, soft_iou_loss
 from .ems import ems
-from .structure import EMS_REGION, STRUCTURES, StructureChoice, choose_structure
+from .structure import EMS_REGION, STRUCTURES, StructureChoice, choose_structure, mean_width
 
 __all__ = ["IgttConfig", "STRUCTURES", "run", "train"]
 
@@ -59,7 +59,8 @@ class IgttConfig:
     norm_high: float = 99.8
     background_sigma: Optional[float] = 30.0
     background_exclude: bool = True
-    local_sigma: Optional[float] = None  # local contrast window (px); None: off
+    local_sigma: Optional[float] = 8.0  # smallest local contrast window (px); None: off (see local_window)
+    local_per_width: float = 2.0  # the window is this many times the first candidate's mean width
     local_floor: float = 3.0  # in units of the noise level
     # schedule
     epochs: int = 8
@@ -190,13 +191,35 @@ def pseudo_labels(masks: list, cfg: IgttConfig, rng: np.random.Generator, struct
     return [np.asarray(m, np.float32) for m in masks]
 
 
+def first_structure(cfg: IgttConfig) -> str:
+    """EMS variant of epoch 1: the user's choice, or the paper's EMS while "auto" is undecided."""
+    return "network" if cfg.structure == "auto" else cfg.structure
+
+
 def first_targets(pres: list, cfg: IgttConfig, rng: np.random.Generator) -> list:
     """The first epoch's pseudo-labels for preprocessed images (all zeros for a black start)."""
     probs = start_probs(pres, cfg)
     if probs is None:
         return [np.zeros(x.shape, np.float32) for x in pres]
     masks = [c.mask(p).astype(bool) for c, p in zip(_choose(probs, pres, cfg), probs)]
-    return pseudo_labels(masks, cfg, rng, choose_structure(cfg.structure, masks, cfg.ems_radius).structure)
+    return pseudo_labels(masks, cfg, rng, first_structure(cfg))
+
+
+def local_window(imgs: list, pres: list, spec: dict, cfg: IgttConfig) -> tuple:
+    """Widen the local-contrast window to ``local_per_width`` x the structures' mean width.
+
+    The width (foreground area / skeleton length, pooled) comes from the first threshold candidate of
+    the images preprocessed with the smallest window, ``local_sigma``. Tubules (about 4-6 px wide) keep
+    about that window; nuclei (10-30 px) get one wide enough not to hollow them out. Returns the spec
+    and the preprocessed slices to train on.
+    """
+    probs = start_probs(pres, replace(cfg, start="image"))
+    masks = [c.mask(p).astype(bool) for c, p in zip(_choose(probs, pres, cfg), probs)]
+    width = mean_width(masks)
+    if not np.isfinite(width) or cfg.local_per_width * width <= cfg.local_sigma:
+        return spec, pres
+    spec = dict(spec, local_sigma=round(float(cfg.local_per_width * width), 1))
+    return spec, [preprocess(sl, spec) for im in imgs for sl in as_slices(im)]
 
 
 def _regroup(slices: list, shapes: list) -> list:
@@ -253,6 +276,8 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
 
     spec = cfg.preprocess_dict()
     pres = [preprocess(sl, spec) for im in imgs for sl in as_slices(im)]
+    if cfg.local_sigma:
+        spec, pres = local_window(imgs, pres, spec, cfg)
     net = build_model(**{k: v for k, v in cfg.model_dict().items() if k != "in_channels"}).to(dev)
     sampler = CropSampler(pres, None, crop=cfg.crop, seed=rng.spawn(1)[0])
     ems_rng = rng.spawn(1)[0]
@@ -295,11 +320,8 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
         else:
             masks = [c.mask(p).astype(bool) for c, p in zip(choices, probs)]
             fraction = float(sum(m.sum() for m in masks) / sum(m.size for m in masks))
-            if decided is None:  # once, from the first candidate; kept for the whole run
-                decided = choose_structure(cfg.structure, masks, cfg.ems_radius)
-                result.config["structure"] = decided.as_dict()
-                notes.append(f"structure: {decided.structure} ({decided.reason})")
-            targets = pseudo_labels(masks, cfg, ems_rng, decided.structure)
+            structure = first_structure(cfg) if decided is None else decided.structure
+            targets = pseudo_labels(masks, cfg, ems_rng, structure)
         sampler.set_targets(targets)
         net.train()
         losses = []
@@ -336,6 +358,10 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
             return result
         new_choices = _choose(probs, pres, cfg)
         new_masks = [c.mask(p).astype(bool) for c, p in zip(new_choices, probs)]
+        if decided is None and (masks is not None or epoch > 1):  # once, from a trained prediction
+            decided = choose_structure(cfg.structure, new_masks, cfg.ems_radius)
+            result.config["structure"] = decided.as_dict()
+            notes.append(f"structure: {decided.structure} ({decided.reason})")
         choices = new_choices
         change = _change(masks, new_masks)
         calm = calm + 1 if change < cfg.early_stop_change else 0
