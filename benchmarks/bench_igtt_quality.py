@@ -12,7 +12,8 @@ pixel size; only when ``pip install -e .[compare]`` installed it). Scores are ho
 own output (calibrated probability > 0.5). One row per set and metric: iGTT against the best other
 method for that metric (named); the note lists every method.
 
-``IGTT_STRUCTURE=network|objects`` forces the structure instead of ``auto``.
+``IGTT_STRUCTURE=network|objects`` forces the structure instead of ``auto``; ``IGTT_SETS=cell,nuclei``
+runs only the sets whose names contain one of the given words. Each set's rows are printed as it ends.
 """
 from __future__ import annotations
 
@@ -101,8 +102,13 @@ def score_all(images: list, gts: list, pixel_um: float, quick: bool) -> dict:
 def run(quick: bool = False) -> list:
     from _nellie import NELLIE_STATUS
 
+    from _common import format_table
+
     rows = []
+    only = [w for w in os.environ.get("IGTT_SETS", "").split(",") if w]
     for set_name, (images, gts, pixel_um) in datasets(quick).items():
+        if only and not any(w in set_name for w in only):
+            continue
         scores = score_all(images, gts, pixel_um, quick)
         ours = scores.pop("iGTT fast")
         peer = "" if "Nellie" in scores else f"; Nellie: {NELLIE_STATUS}"
@@ -113,4 +119,5 @@ def run(quick: bool = False) -> list:
                             scores[best][metric], "ratio > 1", "cpu",
                             f"{note}; {ours['epochs']} epochs; structure {ours['structure']}; "
                             f"{len(images)} images{peer}"))
+        print(format_table(rows[-len(METRICS):]), flush=True)
     return rows
