@@ -12,8 +12,10 @@ Start (the zero-gradient trap): with Y* all black, ``det(P S^T) = 0`` and the so
 so the paper's first epoch learns nothing and its first pseudo-labels are thresholds of a random
 network. We start from ``P0 =`` the preprocessed image itself (clipped to [0, 1]): the first
 pseudo-labels are an EMS-refined threshold candidate of the image, and the first gradient is
-non-zero. Preprocessing (percentile normalisation, optional haze removal) is the same for the
-network input and P0 and is saved with the model.
+non-zero. Preprocessing (percentile normalisation, haze removal, local contrast with a window set
+from the structures' width, :func:`local_window`) is the same for the network input and P0 and is
+saved with the model. What is segmented (thin network or thick objects) is decided after epoch 1
+(:mod:`.structure`).
 
 Outputs are "calibrated": P is mapped monotonically so that the chosen candidate is exactly
 ``output > 0.5`` (see :func:`.candidates.calibrate`); a saved model repeats the selection per image.
@@ -85,7 +87,7 @@ class IgttConfig:
     use_ems: bool = True
     ems_radius: int = 1
     ems_keep: float = 0.1
-    structure: str = "auto"  # "auto" (from the first candidate), "network" (paper's EMS) or "objects"
+    structure: str = "auto"  # "auto" (decided after epoch 1), "network" (paper's EMS) or "objects"
     iou_weight: float = 1.0
     dmi_weight: float = 1.0
     squared_union: bool = False
@@ -141,8 +143,6 @@ class IgttConfig:
 
     def calibration_dict(self) -> dict:
         return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}
-
-
 
 
 def _as_image_list(images) -> list:
