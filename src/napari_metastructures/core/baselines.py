@@ -108,6 +108,18 @@ def local_threshold(image: np.ndarray, block_size: int = 51, offset: float = -0.
     return _per_plane(image, "image", one)
 
 
+def _ridge_otsu(image, name: str, ridge_filter: Callable, sigmas) -> np.ndarray:
+    """A bright-ridge filter of skimage (sato, frangi) per plane, then Otsu on its response."""
+    sig = tuple(float(s) for s in np.atleast_1d(sigmas))
+    if not sig or min(sig) <= 0:
+        raise InputError(f"{name}: sigmas must be positive numbers, got {sigmas!r}.")
+
+    def one(unit: np.ndarray) -> np.ndarray:
+        return _otsu_mask(ridge_filter(unit, sigmas=sig, black_ridges=False, mode="reflect"))
+
+    return _per_plane(image, "image", one)
+
+
 def sato_otsu(image: np.ndarray, sigmas: tuple[float, ...] = (1, 2)) -> np.ndarray:
     """Sato tubeness filter for bright ridges, then Otsu on the ridge response.
 
@@ -123,15 +135,7 @@ def sato_otsu(image: np.ndarray, sigmas: tuple[float, ...] = (1, 2)) -> np.ndarr
     ndarray of uint8
         Mask with the image's shape, 1 = foreground (ridge pixels).
     """
-    sig = tuple(float(s) for s in np.atleast_1d(sigmas))
-    if not sig or min(sig) <= 0:
-        raise InputError(f"sato: sigmas must be positive numbers, got {sigmas!r}.")
-
-    def one(unit: np.ndarray) -> np.ndarray:
-        ridges = sato(unit, sigmas=sig, black_ridges=False, mode="reflect")
-        return _otsu_mask(ridges)
-
-    return _per_plane(image, "image", one)
+    return _ridge_otsu(image, "sato", sato, sigmas)
 
 
 def frangi_otsu(image: np.ndarray, sigmas: tuple[float, ...] = (1, 2, 3)) -> np.ndarray:
@@ -149,15 +153,7 @@ def frangi_otsu(image: np.ndarray, sigmas: tuple[float, ...] = (1, 2, 3)) -> np.
     ndarray of uint8
         Mask with the image's shape, 1 = foreground (ridge pixels).
     """
-    sig = tuple(float(s) for s in np.atleast_1d(sigmas))
-    if not sig or min(sig) <= 0:
-        raise InputError(f"frangi: sigmas must be positive numbers, got {sigmas!r}.")
-
-    def one(unit: np.ndarray) -> np.ndarray:
-        vessels = frangi(unit, sigmas=sig, black_ridges=False, mode="reflect")
-        return _otsu_mask(vessels)
-
-    return _per_plane(image, "image", one)
+    return _ridge_otsu(image, "frangi", frangi, sigmas)
 
 
 def clusters_to_mask(labels: np.ndarray, image: np.ndarray) -> np.ndarray:

@@ -41,8 +41,6 @@ from .dmi import dmi_loss, soft_iou_loss
 from .ems import ems
 from .structure import EMS_REGION, STRUCTURES, StructureChoice, choose_structure, mean_width
 
-__all__ = ["IgttConfig", "STRUCTURES", "run", "train"]
-
 
 @dataclass
 class IgttConfig:
@@ -181,13 +179,11 @@ def start_probs(pres: list, cfg: IgttConfig) -> Optional[list]:
 
 
 def pseudo_labels(masks: list, cfg: IgttConfig, rng: np.random.Generator, structure: str = "network") -> list:
-    """Y* from candidate masks: EMS-refined (or the masks themselves when ``use_ems`` is off).
-
-    ``structure`` is the resolved choice ("network" or "objects", see :mod:`.structure`).
-    """
+    """Y* from candidate masks: EMS-refined for the resolved ``structure`` ("network" or "objects"),
+    or the masks themselves when ``use_ems`` is off."""
     if cfg.use_ems:
-        region = EMS_REGION[structure]
-        return [ems(m, rng, cfg.ems_radius, cfg.ems_keep, region).astype(np.float32) for m in masks]
+        return [ems(m, rng, cfg.ems_radius, cfg.ems_keep, EMS_REGION[structure]).astype(np.float32)
+                for m in masks]
     return [np.asarray(m, np.float32) for m in masks]
 
 
