@@ -87,8 +87,9 @@ def score_all(images: list, gts: list, pixel_um: float, quick: bool) -> dict:
     over = {"epochs": 3} if quick else {}
     if os.environ.get("IGTT_STRUCTURE"):
         over["structure"] = os.environ["IGTT_STRUCTURE"]
-    model = run_igtt(images, IgttConfig.preset("fast", **over), seed=0, device="cpu")
-    masks = {"iGTT fast": model.masks, **baseline_masks(images, pixel_um)}
+    result = run_igtt(images, IgttConfig.preset("fast", **over), seed=0, device="cpu")
+    model = result.model
+    masks = {"iGTT fast": result.masks, **baseline_masks(images, pixel_um)}
     out = {}
     for name, ms in masks.items():
         s = pooled_scores(ms, gts)

@@ -17,20 +17,20 @@ from _common import Row, median_time
 def _igtt_rows(image: np.ndarray, device: str, quick: bool) -> list:
     from napari_metastructures.core.device import resolve_device
     from napari_metastructures.core.igtt.engine import IgttConfig, train
+    from napari_metastructures.core.progress import drain
 
     choice = resolve_device(device)
     cfg = IgttConfig.preset("fast", **({"epochs": 2} if quick else {}))
     t0 = time.perf_counter()
-    gen = train([image], cfg, seed=0, device=choice.device)
     first, epochs = None, []
-    while True:
-        try:
-            rec = next(gen)
-        except StopIteration:
-            break
+
+    def seen(rec) -> None:
+        nonlocal first
         epochs.append(rec.seconds)
         if first is None and rec.preview is not None:
             first = time.perf_counter() - t0
+
+    drain(train([image], cfg, seed=0, device=choice.device), seen)
     total = time.perf_counter() - t0
     name = f"{choice.device} ({choice.name})"
     size = f"{image.shape[0]}x{image.shape[1]}"

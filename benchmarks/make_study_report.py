@@ -140,9 +140,9 @@ def baseline_rows(images, masks, test, study_clean, quick: bool, log) -> list:
 
         cfg = IgttConfig.preset("fast", use_ems=use_ems, epochs=2 if quick else 8, max_steps=2 if quick else 12,
                                 crop=64, preview_every=0)
-        model = igtt_run(te_img, cfg, seed=SEED, device="cpu")
-        outs = getattr(model, "outputs", None)
-        return outs if outs is not None else [model.predict(im, device="cpu") for im in te_img]
+        result = igtt_run(te_img, cfg, seed=SEED, device="cpu")
+        return result.outputs if result.outputs is not None else [result.model.predict(im, device="cpu")
+                                                                  for im in te_img]
 
     note = "fast preset, 64-px crops, 8 epochs x at most 12 batches" if not quick else "smoke"
     add("iGTT (EMS)", lambda: igtt(True), probs=True, note=note)

@@ -2,11 +2,15 @@
 import numpy as np
 import pytest
 
+from napari_metastructures.core import load_model
+from napari_metastructures.core.igtt import IgttModel
 from napari_metastructures.core.igtt.engine import IgttConfig, run, train
-from napari_metastructures.core.model import TrainedModel
-from napari_metastructures.core.progress import EpochResult
-from napari_metastructures.core.tiling import predict_tiled
-from napari_metastructures.core.training_data import preprocess
+from napari_metastructures.core.progress import EpochResult, drain
+from napari_metastructures.core.training import TrainedModel, TrainResult
+from napari_metastructures.core.training.data import preprocess
+from napari_metastructures.core.training.tiling import predict_tiled
+
+pytestmark = pytest.mark.slow
 
 
 def tiny(**over) -> IgttConfig:
@@ -27,11 +31,8 @@ def lines_image(shape=(64, 64), seed=0):
 
 def collect(gen):
     records = []
-    while True:
-        try:
-            records.append(next(gen))
-        except StopIteration as done:
-            return records, done.value
+    result = drain(gen, records.append)
+    return records, result
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +40,9 @@ def trained():
     return collect(train([lines_image(), lines_image((80, 70), 1)], tiny(), seed=0, device="cpu"))
 
 
-def test_generator_yields_epoch_records_and_returns_model(trained):
-    records, model = trained
+def test_generator_yields_epoch_records_and_returns_a_result(trained):
+    records, result = trained
+    model = result.model
     assert [r.epoch for r in records] == [1, 2]
     for r in records:
         assert isinstance(r, EpochResult) and r.n_epochs == 2
@@ -48,13 +50,15 @@ def test_generator_yields_epoch_records_and_returns_model(trained):
         assert 0 < r.foreground_fraction < 0.6
         assert r.preview is not None and [p.shape for p in r.preview] == [(64, 64), (80, 70)]
         assert all(p.dtype == np.float32 and p.min() >= 0 and p.max() <= 1 for p in r.preview)
-    assert isinstance(model, TrainedModel) and len(model.history) == 2
+    assert isinstance(result, TrainResult) and isinstance(model, IgttModel) and len(model.history) == 2
+    assert result.stopped is None and "stopped" not in model.config and result.history is model.history
+    assert not hasattr(model, "outputs") and not hasattr(model, "masks")  # results live on the result
     assert model.history[0]["loss"] == pytest.approx(records[0].loss)
-    assert [m.shape for m in model.masks] == [(64, 64), (80, 70)]
+    assert [m.shape for m in result.masks] == [(64, 64), (80, 70)]
     # the mask is the calibrated map above 0.5 and covers the bright lines
-    np.testing.assert_array_equal(model.masks[0], (model.outputs[0] > 0.5).astype(np.uint8))
+    np.testing.assert_array_equal(result.masks[0], (result.outputs[0] > 0.5).astype(np.uint8))
     img = lines_image()
-    assert img[model.masks[0] > 0].mean() > img[model.masks[0] == 0].mean() + 5
+    assert img[result.masks[0] > 0].mean() > img[result.masks[0] == 0].mean() + 5
 
 
 def test_stop_mid_epoch_returns_within_one_batch_with_usable_model():
@@ -64,11 +68,12 @@ def test_stop_mid_epoch_returns_within_one_batch_with_usable_model():
         calls.append(1)
         return len(calls) >= 6  # epoch 1: 3 batches + 1 tile batch; stop before the 2nd batch of epoch 2
 
-    records, model = collect(train([lines_image()], tiny(epochs=3), seed=0, device="cpu", stop=stop))
+    records, result = collect(train([lines_image()], tiny(epochs=3), seed=0, device="cpu", stop=stop))
     assert len(records) == 1
     assert len(calls) == 6  # polled once per batch, nothing ran after the request
-    assert "stopped" in model.config and len(model.history) == 1
-    prob = model.predict(lines_image(seed=3), device="cpu", tile=64)
+    assert result.stopped == {"epoch": 2, "completed_steps": 1} == result.model.config["stopped"]
+    assert len(result.history) == 1 and result.outputs is None and result.masks is None
+    prob = result.model.predict(lines_image(seed=3), device="cpu", tile=64)
     assert prob.shape == (64, 64) and np.isfinite(prob).all() and 0 <= prob.min() <= prob.max() <= 1
 
 
@@ -79,15 +84,16 @@ def test_stop_during_the_full_image_prediction():
         calls.append(1)
         return len(calls) >= 4  # after epoch 1's 3 training batches, before its first tile batch
 
-    records, model = collect(train([lines_image((64, 200))], tiny(), seed=0, device="cpu", stop=stop))
+    records, result = collect(train([lines_image((64, 200))], tiny(), seed=0, device="cpu", stop=stop))
     assert records == [] and len(calls) == 4
-    assert "stopped" in model.config and model.outputs is None
+    assert result.stopped == {"epoch": 1, "completed_steps": 3} and result.outputs is None
 
 
 def test_predict_tiled_polls_stop_between_tile_batches():
     from napari_metastructures.core.progress import StopRequested
 
-    _, model = collect(train([lines_image()], tiny(epochs=1), seed=0, device="cpu"))
+    _, result = collect(train([lines_image()], tiny(epochs=1), seed=0, device="cpu"))
+    model = result.model
     calls = []
 
     def stop():
@@ -101,23 +107,26 @@ def test_predict_tiled_polls_stop_between_tile_batches():
 
 
 def test_stop_before_first_batch():
-    records, model = collect(train([lines_image()], tiny(), seed=0, device="cpu", stop=lambda: True))
-    assert records == [] and isinstance(model, TrainedModel)
+    records, result = collect(train([lines_image()], tiny(), seed=0, device="cpu", stop=lambda: True))
+    assert records == [] and isinstance(result.model, TrainedModel)
+    assert result.stopped == {"epoch": 1, "completed_steps": 0} and result.outputs is None
 
 
 def test_save_load_predict_round_trip(trained, tmp_path):
-    _, model = trained
+    _, result = trained
+    model = result.model
     img = lines_image((90, 75), seed=5)
     before = model.predict(img, device="cpu", tile=64, overlap=16)
     path = model.save(tmp_path / "m.pt")
-    loaded = TrainedModel.load(path)
+    loaded = load_model(path)
+    assert isinstance(loaded, IgttModel)
     after = loaded.predict(img, device="cpu", tile=64, overlap=16)
     np.testing.assert_array_equal(before, after)
     assert loaded.config == model.config and loaded.history == model.history
     assert loaded.config["preprocess"]["background_sigma"] == 10.0
     # the model's outputs on its own training image equal a fresh prediction
     np.testing.assert_allclose(model.predict(lines_image(), device="cpu", tile=64, overlap=16),
-                               model.outputs[0], atol=1e-6)
+                               result.outputs[0], atol=1e-6)
     stack = np.stack([img, img])
     np.testing.assert_allclose(loaded.predict(stack, device="cpu", tile=64, overlap=16)[1], after, atol=1e-6)
     # trained and loaded networks both keep their convolution weights channels-last (the faster layout)
@@ -134,7 +143,16 @@ def test_load_rejects_foreign_file(tmp_path):
     bad = tmp_path / "x.pt"
     bad.write_bytes(b"not a model")
     with pytest.raises(InputError, match="not a napari-metastructures model"):
-        TrainedModel.load(bad)
+        load_model(bad)
+
+
+def test_plain_load_refuses_an_igtt_model_instead_of_dropping_its_calibration(trained, tmp_path):
+    from napari_metastructures.core.validate import InputError
+
+    path = trained[1].model.save(tmp_path / "m.pt")
+    with pytest.raises(InputError, match="load_model"):
+        TrainedModel.load(path)
+    assert isinstance(IgttModel.load(path), IgttModel)
 
 
 def test_determinism_with_seed_on_cpu():
@@ -145,10 +163,21 @@ def test_determinism_with_seed_on_cpu():
     assert a.history[0]["loss"] == b.history[0]["loss"]
     np.testing.assert_array_equal(a.outputs[0], b.outputs[0])
     assert a.history[0]["loss"] != c.history[0]["loss"]
+    assert not np.array_equal(a.outputs[0], c.outputs[0])
+
+
+def test_training_leaves_the_global_torch_random_state_alone():
+    import torch
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    run([lines_image(seed=7)], tiny(epochs=1), seed=3, device="cpu")
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_tiled_prediction_matches_untiled(trained):
-    _, model = trained
+    model = trained[1].model
     img = lines_image((150, 170), seed=9)
     x = preprocess(img, model.config["preprocess"])
     whole = predict_tiled(model.net, x, tile=192, overlap=0, batch_size=1, device="cpu")  # one tile

@@ -77,13 +77,13 @@ def test_train_decides_after_epoch_one_from_its_candidate_and_records_it():
     assert second.extra["structure"] == expected.structure and "structure" not in second.message
     with pytest.raises(StopIteration) as done:
         next(gen)
-    decided = done.value.value.config["structure"]
+    decided = done.value.value.model.config["structure"]
     assert decided["requested"] == "auto" and decided["structure"] == expected.structure
 
 
 def test_local_window_follows_the_width_of_the_structures():
     from napari_metastructures.core.igtt.engine import local_window
-    from napari_metastructures.core.training_data import preprocess
+    from napari_metastructures.core.training.data import preprocess
 
     cfg = _tiny()
     rng = np.random.default_rng(1)
@@ -94,7 +94,7 @@ def test_local_window_follows_the_width_of_the_structures():
         new_spec, new_pres = local_window([image], pres, spec, cfg)
         assert (new_spec["local_sigma"] > cfg.local_sigma) is wider
         assert (new_pres[0] is pres[0]) is not wider
-    model = run_igtt([_blob_image()], cfg, seed=0, device="cpu")
+    model = run_igtt([_blob_image()], cfg, seed=0, device="cpu").model
     assert model.config["preprocess"]["local_sigma"] > cfg.local_sigma  # what predict() repeats
 
 

@@ -7,7 +7,8 @@ import torch
 
 from napari_metastructures.core.model import TrainedModel
 from napari_metastructures.core.noise import make_noisy
-from napari_metastructures.core.progress import EpochResult
+from napari_metastructures.core.progress import EpochResult, drain
+from napari_metastructures.core.training import TrainResult
 from napari_metastructures.core.supervised import (
     SupervisedConfig,
     labels_from_probability,
@@ -15,6 +16,8 @@ from napari_metastructures.core.supervised import (
     train_supervised,
 )
 from napari_metastructures.core.validate import InputError
+
+pytestmark = pytest.mark.slow
 
 
 def tiny(**kw) -> SupervisedConfig:
@@ -35,12 +38,11 @@ def disk_image(seed: int = 0, size: int = 64):
 
 
 def run(gen):
+    """(records, model) of a run; the TrainResult's model."""
     results = []
-    while True:
-        try:
-            results.append(next(gen))
-        except StopIteration as done:
-            return results, done.value
+    result = drain(gen, results.append)
+    assert isinstance(result, TrainResult) and result.history is result.model.history
+    return results, result.model
 
 
 def test_generator_protocol_binary():
@@ -80,7 +82,9 @@ def test_same_seed_same_training_and_nd_input():
     stack, mstack = np.stack([image, image[::-1]]), np.stack([mask, mask[::-1]])
     a, ma = run(train_supervised(stack, mstack, tiny(epochs=1), seed=3, device="cpu"))
     b, _ = run(train_supervised(stack, mstack, tiny(epochs=1), seed=3, device="cpu"))
+    c, _ = run(train_supervised(stack, mstack, tiny(epochs=1), seed=4, device="cpu"))
     assert a[0].extra["step_losses"] == b[0].extra["step_losses"]
+    assert a[0].extra["step_losses"] != c[0].extra["step_losses"]
     assert a[0].preview[0].shape == stack.shape
 
 
@@ -181,8 +185,9 @@ def test_stop_between_epochs():
             results.append(r)
             seen.append(r)
     assert len(results) == 1
-    assert done.value.value.config["stopped"]["epoch"] == 2
-    assert len(done.value.value.history) == 1
+    assert done.value.value.stopped == {"epoch": 2, "completed_steps": 0}
+    assert done.value.value.model.config["stopped"]["epoch"] == 2
+    assert len(done.value.value.history) == 1 and done.value.value.outputs is None
 
 
 def test_bad_inputs_say_what_is_wrong():

@@ -15,7 +15,8 @@ import tifffile
 
 from napari_metastructures.core import noise, synthetic
 from napari_metastructures.core.validate import InputError
-from napari_metastructures.io import NUCLEI_STEMS, _ome_sizes, load_nuclei_sample
+from napari_metastructures.io import NUCLEI_STEMS, load_nuclei_sample
+from napari_metastructures.tiff_metadata import _ome_sizes
 
 #: Seed of every synthetic sample, so the menu always gives the same images.
 SAMPLE_SEED = 0

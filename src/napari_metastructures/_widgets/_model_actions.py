@@ -42,10 +42,10 @@ class ModelActions:
 
     def load_model(self, path) -> None:
         """Load a model saved by this plugin; Predict then uses it."""
-        from ..core.model import TrainedModel
+        from ..core import load_model as open_model
 
         avoid_triton_llvm_clash()
-        self._set_model(TrainedModel.load(path))
+        self._set_model(open_model(path))
 
     def predict(self, *_) -> None:
         """Segment the 'predict on' layer with the current model, in a worker thread."""

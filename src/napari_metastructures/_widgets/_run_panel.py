@@ -334,10 +334,11 @@ class RunPanel(ModelActions, Container):
             text += f" · {last.message}" if last.message else ""
         self.timing.value = ("stopping after this batch… " if self._stop.is_set() else "") + text
 
-    def _on_returned(self, model) -> None:
+    def _on_returned(self, result) -> None:
+        """``result`` is the engine's TrainResult."""
         self.status = "stopped" if self._stop.is_set() else "finished"
-        if not self._closed and model is not None:
-            self._set_model(model)
+        if not self._closed and result is not None:
+            self._set_model(result.model)
 
     def _on_error(self, err: BaseException) -> None:
         err = getattr(err, "error", err)

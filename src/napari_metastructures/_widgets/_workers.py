@@ -1,7 +1,7 @@
 """The training widgets' background-thread side: what runs in a napari ``thread_worker``.
 
 A :class:`RunRequest` (inputs frozen at launch) is trained by :func:`_train_stream`, which drives the
-core generator (one ``EpochResult`` per epoch, returns a ``TrainedModel``) and prepares full-size
+core generator (one ``EpochResult`` per epoch, returns a ``TrainResult``) and prepares full-size
 previews off the GUI thread; :func:`_predict` segments one layer with a trained model.
 Also the guards a run needs: the triton/LLVM clash, preloading the network libraries, and a lower
 thread priority.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
-from ..core.supervised import labels_from_probability
+from ..core.training.supervised import labels_from_probability
 from ._layers import FrozenLayer
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ class RunFailed(Exception):
 def _train_stream(request: RunRequest, device: str, stop: threading.Event, done: threading.Event,
                   shown: threading.Event, plot: Optional[EpochPlot] = None):
     """Worker body: run the core generator; turn previews into full-size (mask, prob) here, off the
-    GUI thread; return the trained model.
+    GUI thread; return the engine's TrainResult.
 
     After yielding a preview it waits (up to 2 s) until the GUI thread has put it into the layers:
     the next epoch starts with GIL-holding numpy work, which would otherwise slow that update down.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, SpinBox
 
 from .._tooltips import ROUGH_LABELS as TIPS
-from ..core.supervised import SupervisedConfig, labels_from_probability, prepare_labels, train_supervised
+from ..core.training.supervised import SupervisedConfig, labels_from_probability, prepare_labels, train_supervised
 from ..core.validate import InputError, check_labels
 from ._forms import ScrollingForm, collapsible, image_layers, image_problem, parse_slices
 from ._layers import FrozenLayer

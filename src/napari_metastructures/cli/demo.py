@@ -38,6 +38,7 @@ def _igtt_config(quick: bool):
 
 def run(args: argparse.Namespace) -> int:
     from ..core import baselines, density, metrics, noise, synthetic
+    from ..core.atomic import atomic_write_text
     from ..core.igtt import engine
     from ..io import write_tiff
 
@@ -71,13 +72,13 @@ def run(args: argparse.Namespace) -> int:
         summary["segmentation"][name] = {"seconds": round(time.perf_counter() - t0, 3)}
     config = _igtt_config(args.quick)
     t0 = time.perf_counter()
-    model = engine.run([image], config, seed=args.seed, device=args.device,
+    result = engine.run([image], config, seed=args.seed, device=args.device,
                        on_epoch=lambda r: print(f"  iGTT epoch {r.epoch}/{r.n_epochs} loss {r.loss:.4f} "
                                                 f"fg {r.foreground_fraction:.3f} ({r.seconds:.1f} s)"))
-    prob = model.outputs[0]
-    masks["igtt"] = model.masks[0]
+    prob = result.outputs[0]
+    masks["igtt"] = result.masks[0]
     summary["segmentation"]["igtt"] = {"seconds": round(time.perf_counter() - t0, 3),
-                                       "config": config.to_dict(), "device": model.config.get("device")}
+                                       "config": config.to_dict(), "device": result.model.config.get("device")}
     write_tiff(out / "er_image_prob.tif", prob.astype(np.float32), params=summary["segmentation"]["igtt"])
     write_tiff(out / "er_image_mask.tif", masks["igtt"], params=summary["segmentation"]["igtt"],
                layer_type="labels")
@@ -87,9 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:<10} Dice {scores['dice']:.3f}  IoU {scores['iou']:.3f}")
 
     _overview(out / "overview.png", image, truth, maps, masks, summary, args.bandwidth)
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    tmp.replace(out / "summary.json")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     print(f"wrote {out}/summary.json and {out}/overview.png")
     return 0
 
@@ -111,6 +110,8 @@ def _overview(path: Path, image, truth, maps, masks, summary, bandwidth: int) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..core.atomic import atomic_write
+
     panels = [("image", image, "gray", None), ("ground truth", truth, "gray", None)]
     panels += [(f"density: {k}" + (f" (sim {summary['noise'][k]['similarity']:.2f})" if k in summary["noise"] else ""),
                 m, "magma", _stretch(m, bandwidth)) for k, m in maps.items()]
@@ -125,7 +126,5 @@ def _overview(path: Path, image, truth, maps, masks, summary, bandwidth: int) ->
         ax.imshow(data, cmap=cmap, interpolation="nearest", vmin=vmin, vmax=vmax)
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=80)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))
     plt.close(fig)
-    tmp.replace(path)

@@ -25,12 +25,11 @@ import csv
 import io as _io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..core.atomic import atomic_write_text
 from ..core.validate import InputError
 from .baseline import tiff_stem
 
@@ -176,18 +175,6 @@ def _fmt(value) -> str:
     return "" if value is None else str(value)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_results(rows: list[dict], csv_path: Path, info: dict) -> Path:
     """Write ``rows`` to ``csv_path`` and rows plus ``info`` to the .json beside it (both atomic)."""
     buf = _io.StringIO()
@@ -195,11 +182,11 @@ def write_results(rows: list[dict], csv_path: Path, info: dict) -> Path:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
-    _atomic_write(csv_path, buf.getvalue())
+    atomic_write_text(csv_path, buf.getvalue())
     clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
              for r in rows]
     json_path = csv_path.with_suffix(".json")
-    _atomic_write(json_path, json.dumps({**info, "rows": clean}, indent=2))
+    atomic_write_text(json_path, json.dumps({**info, "rows": clean}, indent=2))
     return json_path
 
 

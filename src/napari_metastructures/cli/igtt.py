@@ -63,8 +63,6 @@ def config_from_args(args: argparse.Namespace):
             over[name] = value
     if getattr(args, "decoder_channels", None):
         over["decoder_channels"] = tuple(int(v) for v in args.decoder_channels.split(","))
-    elif "encoder_depth" in over:
-        over["decoder_channels"] = (64, 32, 16, 16, 16)[: over["encoder_depth"]]
     if getattr(args, "structure", None):
         over["structure"] = args.structure
     if getattr(args, "no_ems", False):
@@ -129,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..core.device import DeviceError, resolve_device
     from ..core.igtt.engine import train
-    from ..core.progress import OutOfMemoryAdvice
+    from ..core.progress import OutOfMemoryAdvice, drain
 
     t_start = time.perf_counter()
     out = Path(args.out)
@@ -142,23 +140,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"iGTT ({cfg.preset} preset) on {len(files)} image(s), device: {choice.name} ({choice.reason})",
           flush=True)
     t_read = time.perf_counter()
-    gen = train([f.data for f in files], cfg, seed=args.seed, device=choice.device)
     first_preview = None
+
+    def show(record) -> None:
+        nonlocal first_preview
+        if first_preview is None and record.preview is not None:
+            first_preview = time.perf_counter() - t_read
+        print(record.line(), flush=True)
+
     try:
-        while True:
-            try:
-                record = next(gen)
-            except StopIteration as done:
-                model = done.value
-                break
-            if first_preview is None and record.preview is not None:
-                first_preview = time.perf_counter() - t_read
-            print(record.line(), flush=True)
+        result = drain(train([f.data for f in files], cfg, seed=args.seed, device=choice.device), show)
     except OutOfMemoryAdvice as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     t_train = time.perf_counter()
-    probs = model.outputs
+    model, probs = result.model, result.outputs
     if probs is None:  # stopped mid-epoch: predict with the last good model
         probs = [model.predict(f.data, choice.device) for f in files]
     params = {"method": "igtt", "preset": cfg.preset, "seed": args.seed, "device": choice.device,

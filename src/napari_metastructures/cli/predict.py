@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..core.device import DeviceError, resolve_device
-    from ..core.model import TrainedModel
+    from ..core import load_model
     from ..core.progress import OutOfMemoryAdvice
     from .igtt import read_inputs, write_json_atomic, write_outputs
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         choice = resolve_device(args.device)
     except DeviceError as err:
         raise InputError(str(err)) from None
-    model = TrainedModel.load(args.model)
+    model = load_model(args.model)
     if model.classes != 1:
         raise InputError(f"{Path(args.model).name}: a {model.classes}-class model; predict writes "
                          "binary masks and needs a one-class model.")

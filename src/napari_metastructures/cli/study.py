@@ -72,7 +72,7 @@ def _widths(text: str) -> tuple:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..core.losses import LOSSES
+    from ..core.training.losses import LOSSES
     from ..core.study import DEFAULT_LABELS
 
     p = sub.add_parser("study", help="train on clean vs noisy labels and compare test Dice (the paper's study)",
@@ -105,7 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.device import DeviceError
     from ..core.study import StudyConfig, parse_label_specs, run_study, write_study
-    from ..core.supervised import SupervisedConfig
+    from ..core.training.supervised import SupervisedConfig
 
     specs = parse_label_specs(args.labels)
     training = SupervisedConfig(arch=args.model, encoder=args.encoder, encoder_depth=args.encoder_depth,

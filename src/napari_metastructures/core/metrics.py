@@ -24,36 +24,13 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
+from .score_inputs import _as_bool, _flat, _per_image
 from .topology import cldice, pooled_topology, skeleton_counts, skeleton_precision, skeleton_recall  # noqa: F401
 from .validate import InputError
 
 HONEST = "honest"
 ORACLE = "oracle"
 HONEST_THRESHOLD = 0.5
-
-
-def _as_bool(arr, name: str) -> np.ndarray:
-    a = np.asarray(arr)
-    if a.size == 0:
-        raise InputError(f"{name}: the array is empty (shape {a.shape}).")
-    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-        raise InputError(f"{name}: contains NaN or infinite values.")
-    return a != 0
-
-
-def _flat(pred, gt, valid=None, pred_name: str = "prediction", gt_name: str = "ground truth"):
-    """Check shapes and return flat boolean ``pred``, ``gt`` restricted to valid pixels."""
-    p = np.asarray(pred)
-    g = np.asarray(gt)
-    if p.shape != g.shape:
-        raise InputError(f"{pred_name} has shape {p.shape} but {gt_name} has shape {g.shape}; they must match.")
-    keep = None
-    if valid is not None:
-        v = np.asarray(valid)
-        if v.shape != g.shape:
-            raise InputError(f"valid mask has shape {v.shape} but {gt_name} has shape {g.shape}; they must match.")
-        keep = _as_bool(v, "valid mask").ravel()
-    return p, _as_bool(g, gt_name).ravel(), keep
 
 
 def confusion_counts(pred, gt, valid=None) -> tuple[int, int, int, int]:
@@ -147,17 +124,6 @@ def auc(prob, gt, valid=None) -> float:
     return _auc_flat(s, g)
 
 
-def _seq(items, n: int | None, name: str) -> list:
-    if items is None:
-        return [None] * (n or 0)
-    if isinstance(items, np.ndarray) and items.ndim >= 2 and n is None:
-        items = list(items)
-    items = list(items)
-    if n is not None and len(items) != n:
-        raise InputError(f"{name}: got {len(items)} arrays for {n} images.")
-    return items
-
-
 def pooled_scores(preds: Sequence, gts: Sequence, valids: Sequence | None = None,
                   probs: Sequence | None = None) -> dict:
     """Honest scores pooled over the pixels of all images (confusion counts are summed).
@@ -179,13 +145,9 @@ def pooled_scores(preds: Sequence, gts: Sequence, valids: Sequence | None = None
         ``protocol``, ``dice``, ``iou``, ``accuracy``, ``auc`` (NaN without probabilities),
         ``tp``, ``fp``, ``fn``, ``tn``, ``n_images``.
     """
-    gts = _seq(gts, None, "ground truth")
+    gts, preds, valids, probs = _per_image(gts, (preds, "predictions"), (valids, "valid masks"),
+                                           (probs, "probabilities"))
     n = len(gts)
-    if n == 0:
-        raise InputError("no images to score.")
-    preds = _seq(preds, n, "predictions")
-    valids = _seq(valids, n, "valid masks")
-    probs = _seq(probs, n, "probabilities")
     counts = np.zeros(4, dtype=np.int64)
     all_s, all_g = [], []
     for pred, gt, valid, prob in zip(preds, gts, valids, probs):
@@ -271,12 +233,8 @@ def oracle_scores(probs: Sequence, gts: Sequence, valids: Sequence | None = None
     """
     if criterion not in ("dice", "accuracy"):
         raise InputError(f"oracle criterion must be 'dice' or 'accuracy', got {criterion!r}.")
-    gts = _seq(gts, None, "ground truth")
+    gts, probs, valids = _per_image(gts, (probs, "probabilities"), (valids, "valid masks"))
     n = len(gts)
-    if n == 0:
-        raise InputError("no images to score.")
-    probs = _seq(probs, n, "probabilities")
-    valids = _seq(valids, n, "valid masks")
     flat = [_prob_values(p, g, v) for p, g, v in zip(probs, gts, valids)]
     groups = [[f] for f in flat] if per_image else [flat]
     counts = np.zeros(4, dtype=np.int64)

@@ -1,14 +1,14 @@
 """Progress records and errors shared by every training generator (iGTT and supervised).
 
-Training in the core is a generator: it yields one :class:`EpochResult` per epoch and returns the
-trained model (``StopIteration.value``). Widgets wrap it in a napari ``thread_worker``, the command
+Training in the core is a generator: it yields one :class:`EpochResult` per epoch and returns a
+``TrainResult`` (``StopIteration.value``; see :func:`drain`). Widgets wrap it in a napari ``thread_worker``, the command
 line prints it and tests iterate it. Stop requests arrive as a plain callable ``stop() -> bool``.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Generator, Iterator, Optional
 
 import numpy as np
 
@@ -72,6 +72,17 @@ class EpochResult:
             f"fg {100 * self.foreground_fraction:.1f}%  {self.seconds:.1f}s"
         )
         return f"{text}  {self.message}" if self.message else text
+
+
+def drain(gen: Generator, on_item: Optional[Callable[[Any], None]] = None) -> Any:
+    """Run a generator to its end, passing each item to ``on_item``; return its return value."""
+    while True:
+        try:
+            item = next(gen)
+        except StopIteration as done:
+            return done.value
+        if on_item is not None:
+            on_item(item)
 
 
 class OutOfMemoryAdvice(RuntimeError):

@@ -13,19 +13,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import time
-import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Generator, Optional, Sequence
 
 import numpy as np
 
+from .atomic import atomic_write_bytes
 from .metrics import pooled_scores
 from .noise import KINDS, kind_parameters, make_noisy
 from .progress import StopFn
-from .supervised import SupervisedConfig, train_supervised
+from .training.supervised import SupervisedConfig, train_supervised
 from .validate import InputError, check_image, check_labels
 
 #: The paper's label types: clean, randomized (sample, flip), perturbed (dilate, erode, skeleton), random.
@@ -208,7 +207,7 @@ def run_study(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], config:
             try:
                 r = next(gen)
             except StopIteration as done:
-                model = done.value
+                model, stopped = done.value.model, done.value.stopped is not None
                 break
             for loss in r.extra["step_losses"]:
                 step += 1
@@ -219,7 +218,6 @@ def run_study(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], config:
             dices.append(r.extra["test_dice"])
             last = r
             yield f"{spec.name:<24} {r.line()}  test Dice {r.extra['test_dice']:.3f}"
-        stopped = "stopped" in model.config
         device_used = model.config["device"]
         if last is not None:
             examples[spec.name] = {"noisy": noisy[0] if train else None,
@@ -237,18 +235,6 @@ def run_study(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], config:
 
 
 # ------------------------------------------------------------------------------------- outputs
-def _atomic_bytes(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _csv_bytes(rows: list, columns: Sequence[str]) -> bytes:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
@@ -383,16 +369,16 @@ def write_study(result: StudyResult, out_dir, title: str = "Label-type study") -
     """
     out = Path(out_dir)
     files = {
-        "results": _atomic_bytes(out / "results.csv", _csv_bytes(result.rows, RESULT_COLUMNS)),
-        "summary": _atomic_bytes(out / "summary.csv", _csv_bytes(result.summary, SUMMARY_COLUMNS)),
-        "config": _atomic_bytes(out / "config.json", json.dumps(
+        "results": atomic_write_bytes(out / "results.csv", _csv_bytes(result.rows, RESULT_COLUMNS)),
+        "summary": atomic_write_bytes(out / "summary.csv", _csv_bytes(result.summary, SUMMARY_COLUMNS)),
+        "config": atomic_write_bytes(out / "config.json", json.dumps(
             {**result.config, "train": result.train_names, "test": result.test_names,
              "noise": {s["labels"]: s["noise"] for s in result.summary}}, indent=2, default=str).encode()),
     }
     if result.summary:
-        files["fig_dice"] = _atomic_bytes(out / "fig1_test_dice.png", figure_dice(result))
-        files["fig_loss"] = _atomic_bytes(out / "fig2_train_loss.png", figure_loss(result))
-        files["fig_examples"] = _atomic_bytes(out / "fig5_examples.png", figure_examples(result))
+        files["fig_dice"] = atomic_write_bytes(out / "fig1_test_dice.png", figure_dice(result))
+        files["fig_loss"] = atomic_write_bytes(out / "fig2_train_loss.png", figure_loss(result))
+        files["fig_examples"] = atomic_write_bytes(out / "fig5_examples.png", figure_examples(result))
     t = result.config["training"]
     report = [
         f"# {title}", "",
@@ -409,5 +395,5 @@ def write_study(result: StudyResult, out_dir, title: str = "Label-type study") -
     ]
     if result.stopped:
         report.insert(2, "**Stopped early: the tables hold the label types finished so far.**\n")
-    files["report"] = _atomic_bytes(out / "report.md", "\n".join(report).encode())
+    files["report"] = atomic_write_bytes(out / "report.md", "\n".join(report).encode())
     return {k: str(v) for k, v in files.items()}

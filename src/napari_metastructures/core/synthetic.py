@@ -7,9 +7,9 @@ Two organelle models, both 2D, both rendered through the same simple optics:
 * :func:`mitochondria` - short worm-like tubules and round puncta, sparse (about 10 %
   foreground), clustered, with strong out-of-focus haze.
 
-Optics (:func:`render_optics`): PSF blur (Gaussian), smooth uneven illumination,
-out-of-focus haze, a background level, Poisson shot noise and Gaussian read noise.
-Images are float32 photon counts; :func:`to_uint16` converts them.
+Optics (:func:`render_optics`, in :mod:`.synthetic_optics`, re-exported here): PSF blur
+(Gaussian), smooth uneven illumination, out-of-focus haze, a background level, Poisson shot
+noise and Gaussian read noise. Images are float32 photon counts; :func:`to_uint16` converts them.
 
 :func:`circle_in_rectangle` gives the binary test figure used for meta-structure demos.
 
@@ -17,102 +17,15 @@ Every generator is deterministic for a given ``seed``.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.interpolate import RectBivariateSpline
 from scipy.spatial import Voronoi
 
-#: Peak in-focus signal, in photons, for the named noise levels (more photons, less noise).
-NOISE_LEVELS: dict[str, float] = {"low": 300.0, "medium": 60.0, "high": 12.0}
-
-
-def photons_for(noise_level: str | float) -> float:
-    """Peak signal in photons for a noise level name (``"low"``, ``"medium"``, ``"high"``) or a number."""
-    if isinstance(noise_level, str):
-        try:
-            return NOISE_LEVELS[noise_level]
-        except KeyError:
-            raise ValueError(
-                f"noise_level must be one of {sorted(NOISE_LEVELS)} or a positive number, got {noise_level!r}"
-            ) from None
-    value = float(noise_level)
-    if not value > 0:
-        raise ValueError(f"noise_level as photons must be positive, got {noise_level!r}")
-    return value
-
-
-# ---------------------------------------------------------------- optics
-
-def smooth_field(shape: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
-    """Smooth random field in [0, 1] with features about ``scale`` pixels across."""
-    scale = max(float(scale), 1.0)
-    ny, nx = (int(np.ceil(n / scale)) + 4 for n in shape)
-    spline = RectBivariateSpline(np.arange(ny), np.arange(nx), rng.standard_normal((ny, nx)))
-    field = spline(np.arange(shape[0]) / scale + 1.5, np.arange(shape[1]) / scale + 1.5)
-    field = field - field.min()
-    top = field.max()
-    return (field / top if top > 0 else field).astype(np.float32)
-
-
-def render_optics(
-    fluor: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    haze: np.ndarray | None = None,
-    photons: float = 60.0,
-    psf_sigma: float = 1.2,
-    illumination: float = 0.4,
-    background: float = 0.08,
-    read_noise: float = 1.5,
-) -> np.ndarray:
-    """Turn a fluorophore map into a noisy microscope image.
-
-    Parameters
-    ----------
-    fluor : ndarray
-        In-focus fluorophore density, about 0..1.
-    rng : numpy.random.Generator
-        Source of all randomness (illumination field, shot and read noise).
-    haze : ndarray, optional
-        Out-of-focus light, same scale as ``fluor``; added after the PSF blur.
-    photons : float
-        Photons collected from a fluorophore density of 1 (sets the noise level).
-    psf_sigma : float
-        Gaussian PSF sigma in pixels.
-    illumination : float
-        Strength of uneven illumination: the field spans [1 - illumination, 1].
-    background : float
-        Flat background level (autofluorescence, offset), in units of ``fluor``.
-    read_noise : float
-        Camera read noise, standard deviation in photons.
-
-    Returns
-    -------
-    ndarray
-        float32 image in photon counts, non-negative.
-    """
-    signal = ndi.gaussian_filter(fluor.astype(np.float32), psf_sigma)
-    if haze is not None:
-        signal = signal + haze
-    illum = 1.0 - illumination * smooth_field(fluor.shape, rng, scale=max(fluor.shape) / 2.5)
-    expected = (signal * illum + background) * photons
-    counts = rng.poisson(np.clip(expected, 0, None)).astype(np.float32)
-    if read_noise > 0:
-        counts += rng.normal(0.0, read_noise, size=counts.shape).astype(np.float32)
-    return np.clip(counts, 0, None).astype(np.float32)
-
-
-def to_uint16(image: np.ndarray, gain: float = 1.0) -> np.ndarray:
-    """Round a photon-count image to uint16 (times ``gain``), clipping to 0..65535."""
-    return np.clip(np.rint(np.asarray(image, dtype=np.float64) * gain), 0, 65535).astype(np.uint16)
-
-
-def measured_snr(image: np.ndarray, mask: np.ndarray) -> float:
-    """(mean foreground - mean background) / std background, a simple SNR of an image."""
-    fg = np.asarray(mask) > 0
-    img = np.asarray(image, dtype=np.float64)
-    bg_std = img[~fg].std()
-    return float((img[fg].mean() - img[~fg].mean()) / bg_std) if bg_std > 0 else float("inf")
+from .synthetic_optics import (  # noqa: F401 (re-exported)
+    NOISE_LEVELS, measured_snr, photons_for, render_optics, smooth_field, to_uint16,
+)
 
 
 # ---------------------------------------------------------------- geometry helpers
@@ -231,9 +144,28 @@ def er_network(
     mask : ndarray of uint8
         1 on tubules and sheets, 0 elsewhere.
     """
+    return _picture(shape, seed, noise_level, _er_structure, (mesh_size, tubule_width, open_fraction, sheets, haze),
+                    psf_sigma=psf_sigma, illumination=illumination, background=background)
+
+
+def _picture(shape: tuple[int, int], seed: int | np.random.Generator, noise_level: str | float,
+             structure: Callable, args: tuple, **optics) -> tuple[np.ndarray, np.ndarray]:
+    """Seed, check the arguments, ``fluor, mask, haze = structure(shape, rng, *args)``, image it.
+
+    The frame shared by :func:`er_network` and :func:`mitochondria`; ``optics`` are keywords of
+    :func:`render_optics`. Returns the image and the uint8 mask.
+    """
     rng = np.random.default_rng(seed)
     photons = photons_for(noise_level)
     shape = _check_shape(shape)
+    fluor, mask, haze = structure(shape, rng, *args)
+    image = render_optics(fluor, rng, haze=haze, photons=photons, **optics)
+    return image, mask.astype(np.uint8)
+
+
+def _er_structure(shape: tuple[int, int], rng: np.random.Generator, mesh_size: float, tubule_width: float,
+                  open_fraction: float, sheets: int, haze: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In-focus fluorophores, mask and haze of :func:`er_network`."""
     skel, val, junctions = _mesh(shape, rng, mesh_size, open_fraction)
     mask, fluor = _tubes(skel, val, tubule_width / 2)
     if sheets:
@@ -245,10 +177,7 @@ def er_network(
     _, hfluor = _tubes(hskel, hval, tubule_width / 2 + 1)
     blur = ndi.gaussian_filter(hfluor, 4.0)
     diffuse = smooth_field(shape, rng, scale=max(shape) / 4)
-    haze_map = haze * (blur / max(blur.max(), 1e-6) + 0.5 * diffuse)
-    image = render_optics(fluor, rng, haze=haze_map, photons=photons, psf_sigma=psf_sigma,
-                          illumination=illumination, background=background)
-    return image, mask.astype(np.uint8)
+    return fluor, mask, haze * (blur / max(blur.max(), 1e-6) + 0.5 * diffuse)
 
 
 def _mesh(shape: tuple[int, int], rng: np.random.Generator, mesh_size: float,
@@ -348,9 +277,13 @@ def mitochondria(
     """
     if not 0 < foreground_fraction < 0.6:
         raise ValueError(f"foreground_fraction must be in (0, 0.6), got {foreground_fraction}")
-    rng = np.random.default_rng(seed)
-    photons = photons_for(noise_level)
-    shape = _check_shape(shape)
+    return _picture(shape, seed, noise_level, _mito_structure, (foreground_fraction, puncta_fraction, haze),
+                    psf_sigma=psf_sigma, illumination=illumination, background=background)
+
+
+def _mito_structure(shape: tuple[int, int], rng: np.random.Generator, foreground_fraction: float,
+                    puncta_fraction: float, haze: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In-focus fluorophores, mask and haze of :func:`mitochondria`."""
     density = _cell_density(shape, rng)
     mask = np.zeros(shape, dtype=bool)
     fluor = np.zeros(shape, dtype=np.float32)
@@ -368,10 +301,7 @@ def mitochondria(
     blobs = ndi.gaussian_filter(near, 3.5) + 1.5 * ndi.gaussian_filter(far, 9.0)
     glow = ndi.gaussian_filter(density, 20.0)
     haze_map = blobs / max(blobs.max(), 1e-6) + 0.35 * glow / max(glow.max(), 1e-6)
-    haze_map = haze * haze_map / max(haze_map.max(), 1e-6)
-    image = render_optics(fluor, rng, haze=haze_map, photons=photons, psf_sigma=psf_sigma,
-                          illumination=illumination, background=background)
-    return image, mask.astype(np.uint8)
+    return fluor, mask, haze * haze_map / max(haze_map.max(), 1e-6)
 
 
 def _cell_density(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

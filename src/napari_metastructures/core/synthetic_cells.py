@@ -15,8 +15,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.optimize import brentq
 
-from .synthetic import (_check_shape, _mesh, _mito_objects, _sheets, _tubes, photons_for, render_optics,
-                        smooth_field)
+from .synthetic import _check_shape, _mesh, _mito_objects, _sheets, _tubes
+from .synthetic_optics import photons_for, render_optics, smooth_field
 
 #: Peak photons of a *peripheral* tubule (or mitochondrion) for the named noise levels.
 NOISE_LEVELS_CELL: dict[str, float] = {"low": 140.0, "medium": 45.0, "high": 20.0}
@@ -62,13 +62,15 @@ def _photons(noise_level: str | float) -> float:
 
 
 def _start(shape: tuple[int, int], seed: int | np.random.Generator, noise_level: str | float,
-           bit_depth: int) -> tuple:
-    """Check the arguments; shape, bit depth, the generator and a random cell layout."""
+           bit_depth: int, *defaults: tuple) -> tuple:
+    """Check the arguments; shape, bit depth, the generator, a random cell layout and ``defaults``:
+    each ``(value, lo, hi)`` gives the value as a float, or, if None, a draw in [lo, hi) after the layout."""
     _photons(noise_level)
     if int(bit_depth) != bit_depth or not 8 <= bit_depth <= 16:
         raise ValueError(f"bit_depth must be an integer from 8 to 16, got {bit_depth!r}")
     shape, rng = _check_shape(shape), np.random.default_rng(seed)
-    return shape, int(bit_depth), rng, _layout(shape, rng)
+    lay = _layout(shape, rng)
+    return shape, int(bit_depth), rng, lay, [float(rng.uniform(lo, hi) if v is None else v) for v, lo, hi in defaults]
 
 
 # cell, nucleus; signed distance from the nuclear rim and a randomly stretched copy; profile
@@ -271,9 +273,8 @@ def er_cell(shape: tuple[int, int] = (512, 512), seed: int | np.random.Generator
     -------
     CellImage
     """
-    shape, bit_depth, rng, lay = _start(shape, seed, noise_level, bit_depth)
-    dimming = float(rng.uniform(10, 50) if dimming is None else dimming)
-    width = float(rng.uniform(3.3, 4.0) if tubule_width is None else tubule_width)
+    shape, bit_depth, rng, lay, (dimming, width) = _start(shape, seed, noise_level, bit_depth, (dimming, 10, 50),
+                                                          (tubule_width, 3.3, 4.0))
     # dense mesh by the nucleus, sparse and open in the periphery, blended by a noisy field
     size_d, size_s = rng.uniform(11, 13.5), rng.uniform(16, 20)
     open_d, open_s = rng.uniform(0.04, 0.1), rng.uniform(0.2, 0.32)
@@ -339,9 +340,8 @@ def mito_cell(shape: tuple[int, int] = (512, 512), seed: int | np.random.Generat
     -------
     CellImage
     """
-    shape, bit_depth, rng, lay = _start(shape, seed, noise_level, bit_depth)
-    dimming = float(rng.uniform(10, 30) if dimming is None else dimming)
-    frac = float(rng.uniform(0.08, 0.16) if foreground_fraction is None else foreground_fraction)
+    shape, bit_depth, rng, lay, (dimming, frac) = _start(shape, seed, noise_level, bit_depth, (dimming, 10, 30),
+                                                         (foreground_fraction, 0.08, 0.16))
     if not 0 < frac < 0.5:
         raise ValueError(f"foreground_fraction must be in (0, 0.5), got {frac}")
     keep, crowd = lay.cell & ~lay.nucleus, np.exp(-((lay.dist_eff / (1.6 * lay.width)) ** 2))

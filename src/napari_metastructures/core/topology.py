@@ -30,21 +30,15 @@ from typing import Sequence
 import numpy as np
 from skimage.morphology import skeletonize
 
+from .score_inputs import _as_bool, _flat, _per_image
 from .validate import InputError
 
 COUNT_KEYS = ("skel_pred", "skel_pred_in_gt", "skel_gt", "skel_gt_in_pred", "n_scored")
 
 
-def _metrics():
-    # metrics.py re-exports this module's functions, so it is imported here, lazily, not at the top.
-    from . import metrics
-
-    return metrics
-
-
 def skeleton(mask) -> np.ndarray:
     """Boolean skeleton of a mask, plane by plane over the last two axes (nonzero = foreground)."""
-    m = _metrics()._as_bool(mask, "mask")
+    m = _as_bool(mask, "mask")
     if m.ndim < 2:
         raise InputError(f"topology scores need 2D images (or stacks of them); got shape {m.shape}.")
     planes = m.reshape((-1,) + m.shape[-2:])
@@ -72,10 +66,9 @@ def skeleton_counts(pred, gt, valid=None) -> dict:
         ``gt``), ``skel_gt``, ``skel_gt_in_pred``, and ``n_scored`` (valid pixels, all of them when no
         mask is given).
     """
-    m = _metrics()
-    p, g, keep = m._flat(pred, gt, valid)
+    p, g, keep = _flat(pred, gt, valid)
     shape = p.shape
-    p = m._as_bool(p, "prediction")
+    p = _as_bool(p, "prediction")
     g = g.reshape(shape)
     sp, sg = skeleton(p), skeleton(g)
     if keep is not None:
@@ -136,13 +129,8 @@ def pooled_topology(preds: Sequence, gts: Sequence, valids: Sequence | None = No
         ``cldice``, ``skeleton_precision``, ``skeleton_recall``, the summed counts of
         :func:`skeleton_counts` and ``n_images``.
     """
-    m = _metrics()
-    gts = m._seq(gts, None, "ground truth")
+    gts, preds, valids = _per_image(gts, (preds, "predictions"), (valids, "valid masks"))
     n = len(gts)
-    if n == 0:
-        raise InputError("no images to score.")
-    preds = m._seq(preds, n, "predictions")
-    valids = m._seq(valids, n, "valid masks")
     total = dict.fromkeys(COUNT_KEYS, 0)
     for pred, gt, valid in zip(preds, gts, valids):
         if pred is None:

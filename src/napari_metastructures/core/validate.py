@@ -9,6 +9,11 @@ import numpy as np
 
 #: Largest array we accept without asking (bytes of the float32 working copy).
 MAX_BYTES = 4 * 1024**3
+#: Label value meaning "not annotated / not sampled": written by the noise families, left out of
+#: training, density maps and transition matrices.
+IGNORE_VALUE = 255
+#: More distinct label values than this look like instance or intensity labels, not classes.
+MAX_CLASSES = 32
 
 
 class InputError(ValueError):

@@ -22,125 +22,27 @@ Outputs are "calibrated": P is mapped monotonically so that the chosen candidate
 """
 from __future__ import annotations
 
-import contextlib
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import replace
 from typing import Callable, Generator, Optional
 
 import numpy as np
 
 from ... import __version__
-from ..device import resolve_device, set_cpu_threads
-from ..model import TrainedModel, build_model
-from ..progress import EpochResult, StopRequested, check_stop, oom_advice
-from ..tiling import predict_tiled
-from ..training_data import CropSampler, as_slices, preprocess
+from ..progress import EpochResult, StopFn, oom_advice
+from ..training.data import CropSampler, as_slices, preprocess
+from ..training.loop import Schedule, TorchRandom, TrainResult, finish, open_device, run_epochs
+from ..training.model import build_model
+from ..training.tiling import predict_tiled
 from ..validate import InputError, check_image
 from .candidates import calibrate, select, select_batch
+from .config import IgttConfig
 from .dmi import dmi_loss, soft_iou_loss
 from .ems import ems
+from .model import IgttModel
 from .structure import EMS_REGION, STRUCTURES, StructureChoice, choose_structure, mean_width
 
-
-@dataclass
-class IgttConfig:
-    """Every iGTT setting. Use :meth:`preset` for the ``fast`` (default) and ``paper`` settings."""
-
-    preset: str = "fast"
-    # model
-    arch: str = "unet"
-    encoder: str = "resnet18"
-    encoder_depth: int = 3
-    decoder_channels: Optional[tuple] = (64, 32, 16)
-    # data
-    crop: int = 128
-    batch_size: int = 8
-    norm_low: float = 1.0
-    norm_high: float = 99.8
-    background_sigma: Optional[float] = 30.0
-    background_exclude: bool = True
-    local_sigma: Optional[float] = 8.0  # smallest local contrast window (px); None: off (see local_window)
-    local_per_width: float = 2.0  # the window is this many times the first candidate's mean width
-    local_floor: float = 3.0  # in units of the noise level
-    # schedule
-    epochs: int = 8
-    steps_per_epoch: int = 0  # 0: from coverage
-    coverage: float = 0.25  # crops per epoch cover this many times the pixels
-    min_steps: int = 32
-    max_steps: Optional[int] = None  # cap on batches per epoch (tests, quick runs)
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    lr_schedule: str = "cosine"  # "cosine" (to lr_floor * lr), "step" (lr_step, lr_gamma), "constant"
-    lr_floor: float = 0.05
-    lr_step: int = 20
-    lr_gamma: float = 0.1
-    # iGTT
-    start: str = "image"  # "image" (P0 = image) or "black" (paper: Y* all black first)
-    start_smooth: float = 1.0  # Gaussian sigma applied to the image to make P0
-    n_thresholds: int = 30
-    criterion: str = "image-otsu"
-    selection: str = "image"  # "image" or "batch"
-    use_ems: bool = True
-    ems_radius: int = 1
-    ems_keep: float = 0.1
-    structure: str = "auto"  # "auto" (decided after epoch 1), "network" (paper's EMS) or "objects"
-    iou_weight: float = 1.0
-    dmi_weight: float = 1.0
-    squared_union: bool = False
-    signed_dmi: bool = True
-    early_stop: bool = True
-    early_stop_change: float = 0.03  # 1 - Dice between consecutive candidates
-    early_stop_patience: int = 2
-    # prediction and progress
-    tile: int = 256
-    overlap: int = 32
-    predict_batch: int = 4
-    preview_every: int = 1
-    threads: Optional[int] = None
-
-    @classmethod
-    def preset(cls, name: str = "fast", **overrides) -> "IgttConfig":
-        """``fast`` (default; CPU-friendly) or ``paper`` (the official settings), plus overrides."""
-        name = (name or "fast").lower()
-        if name == "fast":
-            base = cls(preset="fast")
-        elif name == "paper":
-            # official hyper-parameters; the traps stay handled (image start, polarity from the
-            # image, float64 scores); start="black" / selection="batch" reproduce the official code
-            base = cls(preset="paper", encoder_depth=5, decoder_channels=None, crop=256, batch_size=32,
-                       epochs=100, steps_per_epoch=0, coverage=1.0, min_steps=1, optimizer="sgd",
-                       lr=0.05, momentum=0.9, weight_decay=1e-3, lr_schedule="step", lr_step=20,
-                       lr_gamma=0.1, criterion="dmi", signed_dmi=False, squared_union=True,
-                       early_stop=False, background_sigma=None, start_smooth=0.0, preview_every=5)
-        else:
-            raise ValueError(f"unknown preset {name!r}; use 'fast' or 'paper'")
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown iGTT setting(s): {', '.join(sorted(unknown))}")
-        if overrides.get("structure", "auto") not in STRUCTURES:
-            raise ValueError(f"structure must be one of {', '.join(STRUCTURES)}, got {overrides['structure']!r}")
-        return replace(base, **overrides)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        if d["decoder_channels"] is not None:
-            d["decoder_channels"] = list(d["decoder_channels"])
-        return d
-
-    def model_dict(self) -> dict:
-        return {"arch": self.arch, "encoder": self.encoder, "encoder_depth": self.encoder_depth,
-                "decoder_channels": list(self.decoder_channels) if self.decoder_channels else None,
-                "in_channels": 1, "classes": 1}
-
-    def preprocess_dict(self) -> dict:
-        return {"low": self.norm_low, "high": self.norm_high, "background_sigma": self.background_sigma,
-                "background_exclude": self.background_exclude, "local_sigma": self.local_sigma,
-                "local_floor": self.local_floor}
-
-    def calibration_dict(self) -> dict:
-        return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}
+__all__ = ["IgttConfig", "STRUCTURES", "IgttTask", "train", "run"]
 
 
 def _as_image_list(images) -> list:
@@ -227,8 +129,89 @@ def _regroup(slices: list, shapes: list) -> list:
     return out
 
 
+class IgttTask:
+    """iGTT's part of the loop: pseudo-labels from the current prediction, the DMI + IoU loss, and
+    the prediction of every image after each epoch (which gives the next pseudo-labels)."""
+
+    def __init__(self, net, pres: list, shapes: list, cfg: IgttConfig, rng: np.random.Generator, device,
+                 model: IgttModel) -> None:
+        self.net, self.pres, self.shapes, self.cfg, self.dev, self.model = net, pres, shapes, cfg, device, model
+        self.sampler = CropSampler(pres, None, crop=cfg.crop, seed=rng.spawn(1)[0])
+        self.ems_rng = rng.spawn(1)[0]
+        self.probs = start_probs(pres, cfg)
+        self.choices = None if self.probs is None else _choose(self.probs, pres, cfg)
+        self.decided: Optional[StructureChoice] = None
+        self.calm = 0
+        self.masks: Optional[list] = None
+        self.fraction = 0.0
+        self.outputs: Optional[list] = None
+
+    def steps(self) -> int:
+        cfg = self.cfg
+        steps = cfg.steps_per_epoch or self.sampler.steps_per_epoch(cfg.batch_size, cfg.coverage, cfg.min_steps)
+        return min(steps, int(cfg.max_steps)) if cfg.max_steps else steps
+
+    def start_epoch(self, epoch: int) -> None:
+        self.outputs = None  # the weights move on from the last prediction
+        if self.choices is None:
+            targets = [np.zeros(x.shape, np.float32) for x in self.pres]
+            self.masks, self.fraction = None, 0.0
+        else:
+            self.masks = [c.mask(p).astype(bool) for c, p in zip(self.choices, self.probs)]
+            self.fraction = float(sum(m.sum() for m in self.masks) / sum(m.size for m in self.masks))
+            structure = first_structure(self.cfg) if self.decided is None else self.decided.structure
+            targets = pseudo_labels(self.masks, self.cfg, self.ems_rng, structure)
+        self.sampler.set_targets(targets)
+
+    def batch(self) -> tuple:
+        import torch
+
+        x, y = self.sampler.sample(self.cfg.batch_size)
+        return torch.from_numpy(x).to(self.dev), torch.from_numpy(y[:, None]).to(self.dev)
+
+    def loss(self, logits, y, epoch: int):
+        import torch
+
+        p = torch.sigmoid(logits)
+        cfg = self.cfg
+        return (cfg.dmi_weight * dmi_loss(p, y, signed=cfg.signed_dmi)
+                + cfg.iou_weight * soft_iou_loss(p, y, squared_union=cfg.squared_union))
+
+    def finish_epoch(self, epoch: int, losses: list, started: float, stop: StopFn) -> tuple:
+        cfg = self.cfg
+        with oom_advice(str(self.dev), cfg.predict_batch, cfg.tile):  # polls stop between tile batches
+            self.probs = [predict_tiled(self.net, x, cfg.tile, cfg.overlap, cfg.predict_batch, self.dev, stop)
+                          for x in self.pres]
+        notes = []
+        new_choices = _choose(self.probs, self.pres, cfg)
+        new_masks = [c.mask(p).astype(bool) for c, p in zip(new_choices, self.probs)]
+        if self.decided is None and (self.masks is not None or epoch > 1):  # once, from a trained prediction
+            self.decided = choose_structure(cfg.structure, new_masks, cfg.ems_radius)
+            self.model.config["structure"] = self.decided.as_dict()
+            notes.append(f"structure: {self.decided.structure} ({self.decided.reason})")
+        self.choices = new_choices
+        change = _change(self.masks, new_masks)
+        self.calm = self.calm + 1 if change < cfg.early_stop_change else 0
+        last = epoch == cfg.epochs or (cfg.early_stop and self.calm >= cfg.early_stop_patience)
+        outputs = [calibrate(p, c) for p, c in zip(self.probs, new_choices)]
+        if last and epoch < cfg.epochs:
+            notes.append("early stop: pseudo-labels stopped changing")
+        self.outputs = _regroup(outputs, self.shapes)
+        extra = {"change": round(change, 5), "steps": len(losses),
+                 "thresholds": [round(c.threshold, 5) for c in new_choices[:16]]}
+        if self.decided is not None:
+            extra.update(structure=self.decided.structure, uncovered=self.decided.as_dict()["uncovered"])
+        record = EpochResult(
+            epoch=epoch, n_epochs=cfg.epochs, loss=float(np.mean(losses)) if losses else float("nan"),
+            foreground_fraction=self.fraction, seconds=time.perf_counter() - started,
+            preview=self.outputs if (last or epoch % max(1, cfg.preview_every) == 0) else None,
+            message="; ".join(notes), extra=extra)
+        self.model.history.append(record.as_dict())
+        return record, last
+
+
 def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: str = "auto",
-          stop: Optional[Callable[[], bool]] = None) -> Generator[EpochResult, None, TrainedModel]:
+          stop: Optional[Callable[[], bool]] = None) -> Generator[EpochResult, None, TrainResult]:
     """Train iGTT on one or many images (no labels). A generator.
 
     Parameters
@@ -236,14 +219,14 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
     images : ndarray or sequence of ndarray
         2D images, 3D stacks or time-lapses (split into 2D slices over the last two axes); any sizes.
     config : IgttConfig
-        Defaults to ``IgttConfig.preset("fast")``.
+        Defaults to ``IgttConfig.preset("fast")``; checked with :meth:`IgttConfig.check`.
     seed : int
-        Seeds the network initialisation (torch), crops, augmentation and EMS (numpy).
+        Seeds the network initialisation (a private torch state), crops, augmentation and EMS (numpy).
     device : str
         ``auto``, ``cuda``, ``cuda:i``, ``mps`` or ``cpu``.
     stop : callable, optional
-        Polled before every batch; when it returns True, the generator returns at once with the
-        model after the last completed batch.
+        Polled before every batch and between tile batches; when it returns True, the generator
+        returns at once with the model after the last completed batch.
 
     Yields
     ------
@@ -252,149 +235,45 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
 
     Returns
     -------
-    TrainedModel
-        As ``StopIteration.value``. After a full run, ``model.outputs`` holds the final calibrated
-        probability maps and ``model.masks`` the uint8 masks of the training images (not saved).
+    TrainResult
+        As ``StopIteration.value``: the :class:`~.model.IgttModel`, and after a completed epoch the
+        calibrated probability maps (``outputs``) and uint8 masks (``masks``) of the training images;
+        both are None when a stop came after the weights moved on from them.
     """
-    import torch
-
-    cfg = config or IgttConfig.preset("fast")
+    cfg = (config or IgttConfig.preset("fast")).check()
     imgs = [check_image(im, name=f"image {i}") for i, im in enumerate(_as_image_list(images))]
     if not imgs:
         raise InputError("iGTT needs at least one image.")
     shapes = [im.shape for im in imgs]
-    choice_dev = resolve_device(device)
-    dev = torch.device(choice_dev.device)
-    if dev.type == "cpu":
-        set_cpu_threads(cfg.threads)
+    choice, dev = open_device(device, cfg.threads)
     rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
+    random = TorchRandom(seed, dev)
 
     spec = cfg.preprocess_dict()
     pres = [preprocess(sl, spec) for im in imgs for sl in as_slices(im)]
     if cfg.local_sigma:
         spec, pres = local_window(imgs, pres, spec, cfg)
-    net = build_model(**{k: v for k, v in cfg.model_dict().items() if k != "in_channels"}).to(dev)
-    sampler = CropSampler(pres, None, crop=cfg.crop, seed=rng.spawn(1)[0])
-    ems_rng = rng.spawn(1)[0]
-    steps = cfg.steps_per_epoch or sampler.steps_per_epoch(cfg.batch_size, cfg.coverage, cfg.min_steps)
-    if cfg.max_steps:
-        steps = min(steps, int(cfg.max_steps))
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                              weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.lr_schedule == "step":
-        sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
-    elif cfg.lr_schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, cfg.epochs), cfg.lr * cfg.lr_floor)
-    else:
-        sched = None
-    use_amp = dev.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda") if use_amp else None
-
+    with random.active():
+        net = build_model(**{k: v for k, v in cfg.model_dict().items() if k != "in_channels"}).to(dev)
     model_config = {"kind": "igtt", "model": cfg.model_dict(), "preprocess": spec,
                     "calibration": cfg.calibration_dict(), "training": cfg.to_dict(), "seed": int(seed),
-                    "device": choice_dev.device, "device_name": choice_dev.name}
-    result = TrainedModel(net, model_config, __version__, [])
-
-    def predict_all() -> list:
-        with oom_advice(str(dev), cfg.predict_batch, cfg.tile):
-            return [predict_tiled(net, x, cfg.tile, cfg.overlap, cfg.predict_batch, dev, stop) for x in pres]
-
-    probs = start_probs(pres, cfg)
-    choices = None if probs is None else _choose(probs, pres, cfg)
-    decided: Optional[StructureChoice] = None
-    calm = 0
-    for epoch in range(1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        notes = []
-        if choices is None:
-            targets = [np.zeros(x.shape, np.float32) for x in pres]
-            masks, fraction = None, 0.0
-        else:
-            masks = [c.mask(p).astype(bool) for c, p in zip(choices, probs)]
-            fraction = float(sum(m.sum() for m in masks) / sum(m.size for m in masks))
-            structure = first_structure(cfg) if decided is None else decided.structure
-            targets = pseudo_labels(masks, cfg, ems_rng, structure)
-        sampler.set_targets(targets)
-        net.train()
-        losses = []
-        try:
-            with oom_advice(str(dev), cfg.batch_size, cfg.crop):
-                for _ in range(steps):
-                    check_stop(stop)
-                    x, y = sampler.sample(cfg.batch_size)
-                    xb = torch.from_numpy(x).to(dev)
-                    yb = torch.from_numpy(y[:, None]).to(dev)
-                    opt.zero_grad(set_to_none=True)
-                    amp = (torch.autocast("cuda", dtype=torch.float16) if use_amp
-                           else contextlib.nullcontext())
-                    with amp:
-                        logits = net(xb)
-                    p = torch.sigmoid(logits.float())
-                    loss = (cfg.dmi_weight * dmi_loss(p, yb, signed=cfg.signed_dmi)
-                            + cfg.iou_weight * soft_iou_loss(p, yb, squared_union=cfg.squared_union))
-                    if scaler is not None:
-                        scaler.scale(loss).backward()
-                        scaler.step(opt)
-                        scaler.update()
-                    else:
-                        loss.backward()
-                        opt.step()
-                    losses.append(float(loss.detach()))
-            if sched is not None:
-                sched.step()
-            probs = predict_all()  # polls stop between tile batches too
-        except StopRequested:
-            net.eval()
-            result.config["stopped"] = f"stopped in epoch {epoch}"
-            result.outputs = result.masks = None  # the model moved on since the last prediction
-            return result
-        new_choices = _choose(probs, pres, cfg)
-        new_masks = [c.mask(p).astype(bool) for c, p in zip(new_choices, probs)]
-        if decided is None and (masks is not None or epoch > 1):  # once, from a trained prediction
-            decided = choose_structure(cfg.structure, new_masks, cfg.ems_radius)
-            result.config["structure"] = decided.as_dict()
-            notes.append(f"structure: {decided.structure} ({decided.reason})")
-        choices = new_choices
-        change = _change(masks, new_masks)
-        calm = calm + 1 if change < cfg.early_stop_change else 0
-        last = epoch == cfg.epochs or (cfg.early_stop and calm >= cfg.early_stop_patience)
-        outputs = [calibrate(p, c) for p, c in zip(probs, new_choices)]
-        if last and epoch < cfg.epochs:
-            notes.append("early stop: pseudo-labels stopped changing")
-        message = "; ".join(notes)
-        record = EpochResult(
-            epoch=epoch, n_epochs=cfg.epochs, loss=float(np.mean(losses)) if losses else float("nan"),
-            foreground_fraction=fraction, seconds=time.perf_counter() - t0,
-            preview=_regroup(outputs, shapes) if (last or epoch % max(1, cfg.preview_every) == 0) else None,
-            message=message,
-            extra={"change": round(change, 5), "steps": len(losses),
-                   "thresholds": [round(c.threshold, 5) for c in new_choices[:16]],
-                   **({"structure": decided.structure, "uncovered": decided.as_dict()["uncovered"]}
-                      if decided is not None else {})},
-        )
-        result.history.append(record.as_dict())
-        result.outputs = _regroup(outputs, shapes)
-        result.masks = _regroup([(o > 0.5).astype(np.uint8) for o in outputs], shapes)
-        yield record
-        if last:
-            break
-    net.eval()
-    return result
+                    "device": choice.device, "device_name": choice.name}
+    model = IgttModel(net, model_config, __version__, [])
+    task = IgttTask(net, pres, shapes, cfg, rng, dev, model)
+    schedule = Schedule(epochs=cfg.epochs, steps=task.steps(), batch_size=cfg.batch_size, crop=cfg.crop,
+                        optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                        lr_schedule=cfg.lr_schedule, lr_floor=cfg.lr_floor, lr_step=cfg.lr_step,
+                        lr_gamma=cfg.lr_gamma)
+    stopped = yield from run_epochs(net, task, schedule, dev, random, stop)
+    outputs = task.outputs
+    masks = None if outputs is None else [(o > 0.5).astype(np.uint8) for o in outputs]
+    return finish(model, stopped, outputs, masks)
 
 
 def run(images, config: Optional[IgttConfig] = None, seed: int = 0, device: str = "auto",
         stop: Optional[Callable[[], bool]] = None,
-        on_epoch: Optional[Callable[[EpochResult], None]] = None) -> TrainedModel:
-    """Run :func:`train` to the end (or the stop request) and return the model."""
-    gen = train(images, config, seed, device, stop)
-    while True:
-        try:
-            record = next(gen)
-        except StopIteration as done:
-            return done.value
-        if on_epoch is not None:
-            on_epoch(record)
+        on_epoch: Optional[Callable[[EpochResult], None]] = None) -> TrainResult:
+    """Run :func:`train` to the end (or the stop request) and return its :class:`TrainResult`."""
+    from ..progress import drain
+
+    return drain(train(images, config, seed, device, stop), on_epoch)

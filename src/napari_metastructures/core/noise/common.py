@@ -1,9 +1,9 @@
-"""Small helpers shared by the noise modules: seeds, rate checks, class counting, fast replace."""
+"""Helpers shared by the noise families: seeds, rate checks, class counting, fast replace."""
 from __future__ import annotations
 
 import numpy as np
 
-from .validate import InputError
+from ..validate import InputError
 
 #: Without an explicit ``n_classes``, more distinct values than this are refused as classes.
 MAX_AUTO_CLASSES = 64

@@ -1,38 +1,14 @@
-"""Noisy-label families of the meta-structure papers: the public entry point.
+"""Pixel-wise random class-level noise (RCL): sampling, flipping and random labels.
 
-Labels are nD integer arrays: 0 = background, 1..M-1 = classes. Pixels equal to
-``ignore_value`` (default 255) are "not labelled": they are never a class. Every random
-step takes an int seed or a ``numpy.random.Generator``; pixel-wise families draw one
-float32 per pixel and use branch-free integer arithmetic instead of boolean indexing.
-The instance families (:mod:`.instance_noise`) and the transition matrices
-(:mod:`.transition`) are re-exported here.
+Each pixel draws one float32 and the families use branch-free integer arithmetic instead of
+boolean indexing; ``exact`` variants pick exactly ``round(rate * n_c)`` pixels per class.
 """
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
-from ._noise_common import (
-    MAX_AUTO_CLASSES, _axes, _check_p, _n_classes, _out_dtype, _present_classes, _replace, _rng,
-)
-from .instance_noise import drop_instances, label_instances, misannotate_instances, misclassify_instances
-from .transition import empirical_transition_matrix, matrix_rank, noise_summary, transition_matrix
-from .validate import InputError, check_labels
-
-__all__ = [
-    "KINDS", "MAX_AUTO_CLASSES", "sample_labels", "sample_labels_to_background", "flip_labels",
-    "random_labels", "dilate_labels", "erode_labels", "morph_labels", "skeleton_labels",
-    "label_instances", "drop_instances", "misannotate_instances", "misclassify_instances",
-    "transition_matrix", "empirical_transition_matrix", "matrix_rank", "noise_summary",
-    "kind_parameters", "make_noisy",
-]
-
-#: Noise kinds understood by :func:`make_noisy` (the CLI's ``--kind``).
-KINDS = (
-    "sample", "sample-to-background", "flip", "dilate", "erode", "morph", "skeleton",
-    "random", "misannotate", "misclassify", "drop-instances",
-)
+from ..validate import InputError
+from .common import _check_p, _n_classes, _out_dtype, _present_classes, _replace, _rng
 
 
 def _pick(rng, labels, sel, c: int, add: bool, k: int, pool_size: int) -> np.ndarray:
@@ -81,7 +57,6 @@ def _exact_select(rng, labels, rates: dict[int, float], r=None) -> np.ndarray:
     return sel
 
 
-# ----------------------------------------------------------------- random class-level noise (RCL)
 def sample_labels(
     labels: np.ndarray, p: float, seed=None, ignore_value: int = 255, mode: str = "ignore",
     exact: bool = False,
@@ -203,127 +178,3 @@ def random_labels(labels: np.ndarray, p: float, seed=None) -> np.ndarray:
     """
     p = _check_p(p)
     return (_rng(seed).random(np.shape(labels), dtype=np.float32) < p).view(np.uint8)
-
-
-# ------------------------------------------------------------- pixel-wise class-level noise (PCL)
-def _box(a: np.ndarray, axes, op) -> np.ndarray:
-    """3-wide max/min filter along ``axes`` (window truncated at the border)."""
-    for ax in axes:
-        if a.shape[ax] < 2:
-            continue
-        lo = [slice(None)] * a.ndim
-        hi = list(lo)
-        lo[ax], hi[ax] = slice(None, -1), slice(1, None)
-        lo, hi = tuple(lo), tuple(hi)
-        b = a.copy()
-        op(b[hi], a[lo], out=b[hi])
-        op(b[lo], a[hi], out=b[lo])
-        a = b
-    return a
-
-
-def dilate_labels(labels: np.ndarray, iterations: int = 1, spatial_ndim: int | None = None) -> np.ndarray:
-    """Grow every class into the background with a 3x3 (3x3x3...) element, ``iterations`` times.
-
-    Classes never overwrite each other: where two grow into the same pixel the larger label wins.
-    ``spatial_ndim=2`` on a (T, Y, X) stack works frame by frame.
-    """
-    labels, axes = np.asarray(labels), _axes(np.ndim(labels), spatial_ndim)
-    out = labels
-    for _ in range(int(iterations)):
-        out = _replace(out, out == 0, _box(out, axes, np.maximum))
-    return out.copy() if out is labels else out
-
-
-def erode_labels(labels: np.ndarray, iterations: int = 1, spatial_ndim: int | None = None) -> np.ndarray:
-    """Set to background every labelled pixel within ``iterations`` steps of another value.
-
-    Uses a 3x3 (3x3x3...) element; the image border does not erode.
-    """
-    labels, axes = np.asarray(labels), _axes(np.ndim(labels), spatial_ndim)
-    hi, lo = labels, labels
-    for _ in range(int(iterations)):
-        hi, lo = _box(hi, axes, np.maximum), _box(lo, axes, np.minimum)
-    return labels * ((hi == labels) & (lo == labels))
-
-
-def morph_labels(
-    labels: np.ndarray, ops: str = "de", iterations: int = 1, spatial_ndim: int | None = None
-) -> np.ndarray:
-    """Apply dilations ('d') and erosions ('e') in the order of ``ops``, e.g. "de" = closing."""
-    if not ops or set(ops) - {"d", "e"}:
-        raise InputError(f"ops must be a string of 'd' (dilate) and 'e' (erode), got {ops!r}.")
-    out = np.asarray(labels)
-    for op in ops:
-        fn = dilate_labels if op == "d" else erode_labels
-        out = fn(out, iterations=iterations, spatial_ndim=spatial_ndim)
-    return out
-
-
-def skeleton_labels(labels: np.ndarray, spatial_ndim: int | None = None) -> np.ndarray:
-    """One-pixel-wide skeleton of each class (2D or 3D; higher dims go frame by frame)."""
-    from skimage.morphology import skeletonize
-
-    labels = np.asarray(labels)
-    k = min(3, labels.ndim) if spatial_ndim is None else max(2, min(3, int(spatial_ndim), labels.ndim))
-    out = np.zeros_like(labels)
-    for idx in np.ndindex(*labels.shape[: labels.ndim - k]):
-        frame = labels[idx]
-        for c in _present_classes(frame, None):
-            if c:
-                out[idx][skeletonize(frame == c)] = c
-    return out
-
-
-# ------------------------------------------------------------------------------- dispatcher
-_FUNCS = {
-    "sample": sample_labels, "sample-to-background": sample_labels_to_background, "flip": flip_labels,
-    "dilate": dilate_labels, "erode": erode_labels, "morph": morph_labels, "skeleton": skeleton_labels,
-    "random": random_labels, "misannotate": misannotate_instances,
-    "misclassify": misclassify_instances, "drop-instances": drop_instances,
-}
-
-
-def kind_parameters(kind: str) -> list[str]:
-    """Names of the parameters a kind takes (besides the labels)."""
-    if kind not in _FUNCS:
-        raise InputError(f"unknown noise kind {kind!r}; choose one of {', '.join(KINDS)}.")
-    return list(inspect.signature(_FUNCS[kind]).parameters)[1:]
-
-
-def make_noisy(labels: np.ndarray, kind: str, seed=None, **params) -> tuple[np.ndarray, dict]:
-    """Apply noise ``kind`` (one of :data:`KINDS`) to ``labels``.
-
-    Parameters whose value is None take the function's default. A missing seed is drawn
-    fresh and recorded, so every result can be reproduced.
-
-    Returns
-    -------
-    noisy : ndarray, same shape as ``labels``
-    params : dict
-        ``kind``, ``seed`` and every effective parameter (arrays are recorded as "given").
-    """
-    names = kind_parameters(kind)
-    labels = check_labels(labels)
-    params = {k: v for k, v in params.items() if v is not None}
-    unknown = sorted(set(params) - set(names))
-    if unknown:
-        raise InputError(f"{kind} does not take {', '.join(unknown)}; it takes {', '.join(names)}.")
-    if "seed" in names:
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy % 2**32)
-        params["seed"] = seed
-    try:
-        bound = inspect.signature(_FUNCS[kind]).bind(labels, **params)
-    except TypeError as err:  # e.g. a missing p
-        raise InputError(f"{kind}: {err}") from None
-    bound.apply_defaults()
-    noisy = _FUNCS[kind](*bound.args, **bound.kwargs)
-    record = {"kind": kind}
-    for k, v in list(bound.arguments.items())[1:]:
-        if isinstance(v, np.random.Generator):
-            v = "generator"
-        elif isinstance(v, np.ndarray):
-            v = "given"
-        record[k] = v.item() if isinstance(v, np.generic) else v
-    return noisy, record

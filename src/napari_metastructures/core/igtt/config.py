@@ -1,0 +1,150 @@
+"""Every iGTT setting, its presets and its rules (:meth:`IgttConfig.check`).
+
+The widget, the CLI, ``study`` and the benchmarks build an :class:`IgttConfig` with
+:meth:`IgttConfig.preset` and the engine calls :meth:`IgttConfig.check`; no caller repeats a rule.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Optional
+
+from ..training.settings import check_choice, check_network, check_schedule, decoder_for
+from ..validate import InputError
+from .candidates import CRITERIA
+from .structure import STRUCTURES
+
+SELECTIONS = ("image", "batch")
+STARTS = ("image", "black")
+
+
+@dataclass
+class IgttConfig:
+    """Every iGTT setting. Use :meth:`preset` for the ``fast`` (default) and ``paper`` settings."""
+
+    preset: str = "fast"
+    # model
+    arch: str = "unet"
+    encoder: str = "resnet18"
+    encoder_depth: int = 3
+    decoder_channels: Optional[tuple] = (64, 32, 16)
+    # data
+    crop: int = 128
+    batch_size: int = 8
+    norm_low: float = 1.0
+    norm_high: float = 99.8
+    background_sigma: Optional[float] = 30.0
+    background_exclude: bool = True
+    local_sigma: Optional[float] = 8.0  # smallest local contrast window (px); None: off (see local_window)
+    local_per_width: float = 2.0  # the window is this many times the first candidate's mean width
+    local_floor: float = 3.0  # in units of the noise level
+    # schedule
+    epochs: int = 8
+    steps_per_epoch: int = 0  # 0: from coverage
+    coverage: float = 0.25  # crops per epoch cover this many times the pixels
+    min_steps: int = 32
+    max_steps: Optional[int] = None  # cap on batches per epoch (tests, quick runs)
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_schedule: str = "cosine"  # "cosine" (to lr_floor * lr), "step" (lr_step, lr_gamma), "constant"
+    lr_floor: float = 0.05
+    lr_step: int = 20
+    lr_gamma: float = 0.1
+    # iGTT
+    start: str = "image"  # "image" (P0 = image) or "black" (paper: Y* all black first)
+    start_smooth: float = 1.0  # Gaussian sigma applied to the image to make P0
+    n_thresholds: int = 30
+    criterion: str = "image-otsu"
+    selection: str = "image"  # "image" or "batch"
+    use_ems: bool = True
+    ems_radius: int = 1
+    ems_keep: float = 0.1
+    structure: str = "auto"  # "auto" (decided after epoch 1), "network" (paper's EMS) or "objects"
+    iou_weight: float = 1.0
+    dmi_weight: float = 1.0
+    squared_union: bool = False
+    signed_dmi: bool = True
+    early_stop: bool = True
+    early_stop_change: float = 0.03  # 1 - Dice between consecutive candidates
+    early_stop_patience: int = 2
+    # prediction and progress
+    tile: int = 256
+    overlap: int = 32
+    predict_batch: int = 4
+    preview_every: int = 1
+    threads: Optional[int] = None
+
+    @classmethod
+    def preset(cls, name: str = "fast", **overrides) -> "IgttConfig":
+        """``fast`` (default; CPU-friendly) or ``paper`` (the official settings), plus overrides."""
+        name = (name or "fast").lower()
+        if name == "fast":
+            base = cls(preset="fast")
+        elif name == "paper":
+            # official hyper-parameters; the traps stay handled (image start, polarity from the
+            # image, float64 scores); start="black" / selection="batch" reproduce the official code
+            base = cls(preset="paper", encoder_depth=5, decoder_channels=None, crop=256, batch_size=32,
+                       epochs=100, steps_per_epoch=0, coverage=1.0, min_steps=1, optimizer="sgd",
+                       lr=0.05, momentum=0.9, weight_decay=1e-3, lr_schedule="step", lr_step=20,
+                       lr_gamma=0.1, criterion="dmi", signed_dmi=False, squared_union=True,
+                       early_stop=False, background_sigma=None, start_smooth=0.0, preview_every=5)
+        else:
+            raise ValueError(f"unknown preset {name!r}; use 'fast' or 'paper'")
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown iGTT setting(s): {', '.join(sorted(unknown))}")
+        if "encoder_depth" in overrides and "decoder_channels" not in overrides:
+            overrides["decoder_channels"] = decoder_for(overrides["encoder_depth"], base.decoder_channels)
+        cfg = replace(base, **overrides)
+        cfg.check()
+        return cfg
+
+    def check(self) -> "IgttConfig":
+        """Raise :class:`InputError` for settings that cannot work; returns the config."""
+        check_network(self.arch, self.encoder, self.encoder_depth, self.decoder_channels, self.crop,
+                      self.batch_size)
+        check_schedule(self.epochs, self.lr, self.optimizer, self.lr_schedule)
+        check_choice("structure", self.structure, STRUCTURES)
+        check_choice("criterion", self.criterion, CRITERIA)
+        check_choice("selection", self.selection, SELECTIONS)
+        check_choice("start", self.start, STARTS)
+        multiple = 2 ** int(self.encoder_depth)
+        if self.tile < multiple or self.tile % multiple:
+            raise InputError(f"tile {self.tile} px must be a multiple of {multiple} for encoder depth "
+                             f"{self.encoder_depth}.")
+        if not 0 <= self.overlap <= self.tile // 2:
+            raise InputError(f"overlap {self.overlap} px must be between 0 and half the tile ({self.tile}).")
+        for name in ("preview_every", "predict_batch", "n_thresholds", "min_steps"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}.")
+        for name in ("steps_per_epoch", "early_stop_patience"):
+            if int(getattr(self, name)) < 0:
+                raise InputError(f"{name.replace('_', ' ')} must be at least 0, got {getattr(self, name)}.")
+        for name in ("max_steps", "threads"):
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
+                raise InputError(f"{name.replace('_', ' ')} must be at least 1 (or unset), got {getattr(self, name)}.")
+        if not 0 <= self.norm_low < self.norm_high <= 100:
+            raise InputError(f"normalisation percentiles {self.norm_low}, {self.norm_high}: need 0 <= low < high <= 100.")
+        if not self.coverage > 0 or not 0 < self.ems_keep <= 1:
+            raise InputError(f"coverage ({self.coverage}) must be > 0 and EMS keep ({self.ems_keep}) in (0, 1].")
+        return self
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if d["decoder_channels"] is not None:
+            d["decoder_channels"] = list(d["decoder_channels"])
+        return d
+
+    def model_dict(self) -> dict:
+        return {"arch": self.arch, "encoder": self.encoder, "encoder_depth": self.encoder_depth,
+                "decoder_channels": list(self.decoder_channels) if self.decoder_channels else None,
+                "in_channels": 1, "classes": 1}
+
+    def preprocess_dict(self) -> dict:
+        return {"low": self.norm_low, "high": self.norm_high, "background_sigma": self.background_sigma,
+                "background_exclude": self.background_exclude, "local_sigma": self.local_sigma,
+                "local_floor": self.local_floor}
+
+    def calibration_dict(self) -> dict:
+        return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}
