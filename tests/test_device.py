@@ -16,10 +16,27 @@ from napari_metastructures.core.device import (
 def test_auto_picks_an_existing_device_and_says_why(monkeypatch):
     monkeypatch.delenv(FORCE_CPU_ENV, raising=False)
     choice = resolve_device("auto")
-    expected = "cuda:0" if torch.cuda.is_available() else choice.device
-    assert choice.device == expected
-    assert choice.reason.startswith("auto")
+    if torch.cuda.is_available():
+        expected = ("cuda:0", "auto: CUDA GPU found")
+    elif torch.backends.mps.is_available():
+        expected = ("mps", "auto: no CUDA, Apple GPU found")
+    else:
+        expected = ("cpu", "auto: no CUDA or Apple GPU found")
+    assert (choice.device, choice.reason) == expected
+    assert choice.torch() == torch.device(expected[0])
+    assert choice.name  # the label the widgets show
     torch.zeros(1, device=choice.torch())
+
+
+def test_cuda_without_cuda_raises_device_error(monkeypatch):
+    monkeypatch.delenv(FORCE_CPU_ENV, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for request in ("cuda", "cuda:0", "CUDA:1"):
+        with pytest.raises(DeviceError, match="0 CUDA device"):
+            resolve_device(request)
+    with pytest.raises(DeviceError, match="cuda:<index>"):
+        resolve_device("cuda:x")
+    assert resolve_device("cpu").device == "cpu" and resolve_device("").device in {"cpu", "mps"}
 
 
 def test_auto_without_gpu_is_cpu(monkeypatch):

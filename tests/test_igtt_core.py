@@ -9,8 +9,7 @@ from napari_metastructures.core.igtt.candidates import (
     calibrate, candidate_scores, polarity, select, select_batch,
 )
 from napari_metastructures.core.igtt.dmi import (
-    candidate_stats, dmi_candidate_scores, dmi_candidate_scores_det, dmi_determinant, dmi_loss,
-    soft_iou_loss, thresholds,
+    dmi_candidate_scores, dmi_candidate_scores_det, dmi_determinant, dmi_loss, soft_iou_loss, thresholds,
 )
 from napari_metastructures.core.igtt.ems import ems, ems_points, interior_count, skeleton
 from napari_metastructures.core.training_data import CropSampler, as_slices, normalize, preprocess
@@ -33,34 +32,58 @@ def test_dmi_loss_matches_determinant_on_random_data():
     assert float(s_bad) == pytest.approx(-math.log(1e-3), rel=1e-6)
 
 
-def test_closed_form_candidate_scores_equal_determinants():
+def _split_score(prob, values, t, squared):
+    """Reference: one candidate ``[prob > t]`` built as a mask, scored from its two classes."""
+    above = prob > t
+    q = above.mean()
+    mu1 = values[above].mean() if above.any() else 0.0
+    mu0 = values[~above].mean() if not above.all() else 0.0
+    return q * (1 - q) * ((mu1 - mu0) ** 2 if squared else abs(mu1 - mu0))
+
+
+def _score_cases():
     rng = np.random.default_rng(1)
-    for shape in [(64, 64), (37, 91)]:
-        p = rng.beta(0.5, 2.0, size=shape)
-        t = thresholds(p, 30)
-        closed = dmi_candidate_scores(p, t)
-        det = dmi_candidate_scores_det(p, t)
-        np.testing.assert_allclose(closed, det, rtol=1e-7, atol=1e-7)
-        st = candidate_stats(p, t)
-        for k in (3, 15, 27):
-            above = p > t[k]
-            assert st["q"][k] == pytest.approx(above.mean())
-            assert st["mu1"][k] == pytest.approx(p[above].mean())
-            assert st["mu0"][k] == pytest.approx(p[~above].mean())
+    levels = np.linspace(0.0, 1.0, 11)
+    ties = levels[rng.integers(0, 11, size=(40, 30))]  # every pixel sits exactly on a threshold
+    ties[0, :2] = 0.0, 1.0
+    for p, k in [(rng.beta(0.5, 2.0, size=(64, 64)), 30), (rng.beta(0.5, 2.0, size=(37, 91)), 30), (ties, 11)]:
+        yield p, p + rng.normal(0, 0.2, p.shape), thresholds(p, k)
 
 
-def test_float32_determinant_would_fail_but_closed_form_does_not():
-    # nearly independent p and y at 256 x 256: float32 products cancel, float64 closed form is exact
+@pytest.mark.parametrize("criterion", ["dmi", "otsu", "image-otsu", "image-dmi"])
+def test_production_candidate_scores_equal_explicit_candidates(criterion):
+    """candidate_scores (the one searchsorted + bincount pass iGTT runs) against K masks built one by one."""
+    for p, image, t in _score_cases():
+        scores = candidate_scores(p, image, t, criterion)
+        values = image if criterion.startswith("image") else p
+        expected = [_split_score(p, values, x, squared=criterion.endswith("otsu")) for x in t]
+        np.testing.assert_allclose(scores, expected, rtol=1e-9, atol=1e-12)
+        if criterion == "dmi":  # the paper's determinant: |det(P S_k^T)| = N^2 q (1-q) |mu1 - mu0|
+            dets = [abs(dmi_determinant(p, (p > x).astype(np.float64))) for x in t]
+            np.testing.assert_allclose(p.size ** 2 * scores, dets, rtol=1e-7, atol=1e-6)
+            np.testing.assert_allclose(dmi_candidate_scores(p, t), dmi_candidate_scores_det(p, t), rtol=1e-7,
+                                       atol=1e-7)
+    p, _, t = next(_score_cases())
+    np.testing.assert_array_equal(candidate_scores(p, None, t, "image-otsu"), candidate_scores(p, p, t, "otsu"))
+    with pytest.raises(ValueError, match="unknown criterion"):
+        candidate_scores(p, p, t, "kmeans")
+
+
+def test_dmi_loss_is_exact_where_a_float32_determinant_is_not():
+    # 250 x 250 float32 maps with p and y nearly independent: N sum(p y) and sum(p) sum(y) are ~1e9 and
+    # their difference ~1e4, so float32 arithmetic loses digits; dmi_loss sums in float64 and does not
     rng = np.random.default_rng(2)
-    p = rng.random(256 * 256)
-    y = (rng.random(256 * 256) < 0.5).astype(np.float64)
-    exact = dmi_determinant(p, y)
-    p32, y32 = p.astype(np.float32), y.astype(np.float32)
-    m = np.stack([p32, 1 - p32]) @ np.stack([y32, 1 - y32]).T
-    det32 = float(m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0])
-    closed = p.size * float((p * y).sum()) - float(p.sum()) * float(y.sum())
-    assert abs(closed - exact) < 1e-9 * abs(exact)
-    assert abs(det32 - exact) > 1e-5 * abs(exact)  # float32 loses digits: the trap the closed form avoids
+    p = rng.random(250 * 250).astype(np.float32)
+    y = np.zeros(p.size, np.float32)
+    y[np.argsort(p)[1::2]] = 1.0  # every other pixel by rank: covariance ~ 1 / (4 N)
+    exact = abs(dmi_determinant(p, y))
+    assert 1e3 < exact < 1e6
+    loss = dmi_loss(torch.from_numpy(p), torch.from_numpy(y))
+    assert loss.dtype == torch.float32
+    assert float(loss) == pytest.approx(-math.log(exact + 1e-3), rel=1e-6)
+    p32, y32 = torch.from_numpy(p), torch.from_numpy(y)
+    det32 = float(p.size * (p32 * y32).sum() - p32.sum() * y32.sum())
+    assert abs(det32 - exact) > 1e-4 * exact  # the float32 trap the float64 sums avoid
 
 
 def test_soft_iou_loss_bounds():
@@ -137,10 +160,14 @@ def test_ems_statistics_and_determinism():
     assert d.max() <= 1
     np.testing.assert_array_equal(out, ems(mask, np.random.default_rng(0)))
     assert not np.array_equal(out, ems(mask, np.random.default_rng(1)))
-    # shifts are independent per axis and cover [-r, r]
+    # shifted positions are distinct and reach both ends of [-r, r] on each axis
     big = np.stack(np.meshgrid(np.arange(20, 40), np.arange(20, 40)), -1).reshape(-1, 2)
     moved = ems_points(big, (64, 64), np.random.default_rng(2), radius=2, keep=1.0)
-    assert len(moved) <= len(big)
+    assert len(np.unique(moved, axis=0)) == len(moved)
+    assert moved.min(axis=0).tolist() == [18, 18] and moved.max(axis=0).tolist() == [41, 41]
+    # shifts that leave the image are clipped to its border: 200 copies of (0, 0) fill the 3 x 3 corner
+    corner = ems_points(np.zeros((200, 2), np.int64), (64, 64), np.random.default_rng(3), radius=2, keep=1.0)
+    assert sorted(map(tuple, corner)) == [(i, j) for i in range(3) for j in range(3)]
     shifts = ems_points(np.array([[30, 30]] * 1), (64, 64), np.random.default_rng(3), radius=2)
     assert np.abs(shifts - 30).max() <= 2
     assert ems(np.zeros((16, 16)), 0).sum() == 0
@@ -159,6 +186,7 @@ def test_ems_region_samples_the_interior_of_thick_objects_only():
     assert auto.sum() > 4 * base.sum() and not auto[blob == 0].any()
     assert ems(blob, 0, region=1.0).sum() <= 2 * base.sum()
     np.testing.assert_array_equal(auto, ems(blob, 0, region="auto"))
+    assert not np.array_equal(auto, ems(blob, 1, region="auto"))
     assert ems(thin, 0, region="auto").sum() <= ems(thin, 0).sum() + 1
     with pytest.raises(ValueError, match="auto"):
         ems(blob, 0, region="all")
@@ -211,6 +239,8 @@ def test_normalize_slices_and_crops():
     assert x.shape == (5, 1, 64, 64) and y.shape == (5, 64, 64)
     x2, _ = CropSampler([small], [small > 300], crop=64, seed=0).sample(5)
     np.testing.assert_array_equal(x, x2)
+    x3, _ = CropSampler([small], [small > 300], crop=64, seed=1).sample(5)
+    assert not np.array_equal(x, x3)
     # crops and targets stay aligned through flips/rotations
     assert np.array_equal(x[:, 0] > 300, y)
 

@@ -66,6 +66,7 @@ def _tiny(**over):
                              batch_size=2, steps_per_epoch=2, tile=64, early_stop=False, **over)
 
 
+@pytest.mark.slow
 def test_train_decides_after_epoch_one_from_its_candidate_and_records_it():
     gen = train([_blob_image()], _tiny(), seed=0, device="cpu")
     first = next(gen)
@@ -81,6 +82,7 @@ def test_train_decides_after_epoch_one_from_its_candidate_and_records_it():
     assert decided["requested"] == "auto" and decided["structure"] == expected.structure
 
 
+@pytest.mark.slow
 def test_local_window_follows_the_width_of_the_structures():
     from napari_metastructures.core.igtt.engine import local_window
     from napari_metastructures.core.training.data import preprocess

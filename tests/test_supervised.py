@@ -156,6 +156,10 @@ def test_stop_within_one_batch_keeps_last_completed_batch():
     _, two = run(train_supervised(image, mask, tiny(epochs=1, steps_per_epoch=2), seed=2, device="cpu"))
     for (k, a), b in zip(stopped.net.state_dict().items(), two.net.state_dict().values()):
         assert torch.equal(a, b), k
+    # and differs from two batches with another seed
+    _, other = run(train_supervised(image, mask, tiny(epochs=1, steps_per_epoch=2), seed=3, device="cpu"))
+    assert not all(torch.equal(a, b) for a, b in zip(stopped.net.state_dict().values(),
+                                                     other.net.state_dict().values()))
 
 
 def test_stop_during_the_preview_prediction():

@@ -46,6 +46,8 @@ def test_generator_object_as_seed_is_reproducible():
     a = synthetic.er_network((64, 64), seed=np.random.default_rng(5))
     b = synthetic.er_network((64, 64), seed=np.random.default_rng(5))
     np.testing.assert_array_equal(a[0], b[0])
+    c = synthetic.er_network((64, 64), seed=np.random.default_rng(6))
+    assert not np.array_equal(a[0], c[0]) and not np.array_equal(a[1], c[1])
 
 
 def test_er_is_a_connected_mesh_of_thin_tubules_with_junctions(er):

@@ -44,6 +44,8 @@ def test_generator_seed_is_reproducible():
     a = sc.er_cell((80, 80), seed=np.random.default_rng(3))
     b = sc.er_cell((80, 80), seed=np.random.default_rng(3))
     np.testing.assert_array_equal(a.image, b.image)
+    c = sc.er_cell((80, 80), seed=np.random.default_rng(4))
+    assert not np.array_equal(a.image, c.image) and not np.array_equal(a.mask, c.mask)
     assert a.params["seed"] == "generator"
 
 

@@ -246,7 +246,7 @@ def write_tiff(
         meta["scale"], meta["translate"] = json.dumps(meta["scale"]), json.dumps(meta["translate"])
         kwargs: dict[str, Any] = dict(imagej=True, resolution=(1 / sx, 1 / sy), metadata=meta)
     else:
-        kwargs = dict(resolution=(1e4 / sx, 1e4 / sy), resolutionunit="CENTIMETER",
+        kwargs = dict(photometric="minisblack", resolution=(1e4 / sx, 1e4 / sy), resolutionunit="CENTIMETER",
                       metadata={"axes": axes, "unit": "micrometer", **extra})
     atomic_write(path, lambda tmp: tifffile.imwrite(tmp, arr, software="napari-metastructures", **kwargs))
     if params is not None:

@@ -2,7 +2,7 @@
 
 Each epoch iGTT thresholds the prediction P at K levels evenly spaced from min(P) to max(P) and
 keeps the best of the inner K - 2 candidates ``S_k = [P > t_k]``. All K candidates are scored
-from one ``searchsorted`` + ``bincount`` pass (see :func:`~.dmi.candidate_stats`).
+from one ``searchsorted`` + ``bincount`` pass (:func:`_split_stats`; the closed form is in ``dmi.py``).
 
 Criteria (higher is better; ``criterion`` in the config):
 

@@ -75,31 +75,6 @@ class IgttConfig:
     preview_every: int = 1
     threads: Optional[int] = None
 
-    @classmethod
-    def preset(cls, name: str = "fast", **overrides) -> "IgttConfig":
-        """``fast`` (default; CPU-friendly) or ``paper`` (the official settings), plus overrides."""
-        name = (name or "fast").lower()
-        if name == "fast":
-            base = cls(preset="fast")
-        elif name == "paper":
-            # official hyper-parameters; the traps stay handled (image start, polarity from the
-            # image, float64 scores); start="black" / selection="batch" reproduce the official code
-            base = cls(preset="paper", encoder_depth=5, decoder_channels=None, crop=256, batch_size=32,
-                       epochs=100, steps_per_epoch=0, coverage=1.0, min_steps=1, optimizer="sgd",
-                       lr=0.05, momentum=0.9, weight_decay=1e-3, lr_schedule="step", lr_step=20,
-                       lr_gamma=0.1, criterion="dmi", signed_dmi=False, squared_union=True,
-                       early_stop=False, background_sigma=None, start_smooth=0.0, preview_every=5)
-        else:
-            raise ValueError(f"unknown preset {name!r}; use 'fast' or 'paper'")
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown iGTT setting(s): {', '.join(sorted(unknown))}")
-        if "encoder_depth" in overrides and "decoder_channels" not in overrides:
-            overrides["decoder_channels"] = decoder_for(overrides["encoder_depth"], base.decoder_channels)
-        cfg = replace(base, **overrides)
-        cfg.check()
-        return cfg
-
     def check(self) -> "IgttConfig":
         """Raise :class:`InputError` for settings that cannot work; returns the config."""
         check_network(self.arch, self.encoder, self.encoder_depth, self.decoder_channels, self.crop,
@@ -148,3 +123,33 @@ class IgttConfig:
 
     def calibration_dict(self) -> dict:
         return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}
+
+
+def _preset(cls, name: str = "fast", **overrides) -> "IgttConfig":
+    """``fast`` (default; CPU-friendly) or ``paper`` (the official settings), plus overrides."""
+    name = (name or "fast").lower()
+    if name == "fast":
+        base = cls(preset="fast")
+    elif name == "paper":
+        # official hyper-parameters; the traps stay handled (image start, polarity from the
+        # image, float64 scores); start="black" / selection="batch" reproduce the official code
+        base = cls(preset="paper", encoder_depth=5, decoder_channels=None, crop=256, batch_size=32,
+                   epochs=100, steps_per_epoch=0, coverage=1.0, min_steps=1, optimizer="sgd",
+                   lr=0.05, momentum=0.9, weight_decay=1e-3, lr_schedule="step", lr_step=20,
+                   lr_gamma=0.1, criterion="dmi", signed_dmi=False, squared_union=True,
+                   early_stop=False, background_sigma=None, start_smooth=0.0, preview_every=5)
+    else:
+        raise ValueError(f"unknown preset {name!r}; use 'fast' or 'paper'")
+    unknown = set(overrides) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown iGTT setting(s): {', '.join(sorted(unknown))}")
+    if "encoder_depth" in overrides and "decoder_channels" not in overrides:
+        overrides["decoder_channels"] = decoder_for(overrides["encoder_depth"], base.decoder_channels)
+    cfg = replace(base, **overrides)
+    cfg.check()
+    return cfg
+
+
+# Set after the dataclass is made: as a class body member it would become the default of the
+# ``preset`` field. Instances keep the field (a name); the class gets the constructor.
+IgttConfig.preset = classmethod(_preset)

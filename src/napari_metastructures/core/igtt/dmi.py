@@ -16,7 +16,8 @@ Candidates in closed form
 For a threshold candidate ``s = [P > t]`` with foreground fraction q and class means mu1 (above t)
 and mu0 (at or below t), ``cov(P, s) = q (1 - q) (mu1 - mu0)``. One ``searchsorted`` of the
 pixels against the K sorted thresholds and two ``bincount`` calls give q, mu1, mu0 for every
-candidate: O(N log K + K) with no determinants (:func:`candidate_stats`).
+candidate: O(N log K + K) with no determinants. That pass is the production scorer,
+:func:`.candidates.candidate_scores`; :func:`dmi_candidate_scores` states its ``"dmi"`` score as L_DMI.
 
 The sign-blindness of DMI (``p`` and ``1 - p`` score the same, because |cov| is symmetric) is
 resolved outside this module, from the image (see ``candidates.py``).
@@ -88,42 +89,16 @@ def thresholds(prob: np.ndarray, k: int = 30) -> np.ndarray:
     return np.linspace(float(prob.min()), float(prob.max()), int(k))
 
 
-def candidate_stats(prob: np.ndarray, thresh: np.ndarray) -> dict:
-    """Foreground fraction and class means of every candidate ``prob > t`` in one pass.
-
-    Returns
-    -------
-    dict
-        ``q`` (fraction above), ``mu1`` (mean above), ``mu0`` (mean at or below), ``n`` (pixels),
-        ``var0``/``var1`` (within-class variances); arrays of length K (NaN-free: empty classes get 0).
-    """
-    x = np.asarray(prob, np.float64).ravel()
-    t = np.asarray(thresh, np.float64)
-    n = x.size
-    # bin b holds t[b-1] < x <= t[b]; x > t[k]  <=>  bin > k
-    bins = np.searchsorted(t, x, side="left")
-    counts = np.bincount(bins, minlength=t.size + 1).astype(np.float64)
-    sums = np.bincount(bins, weights=x, minlength=t.size + 1)
-    sq = np.bincount(bins, weights=x * x, minlength=t.size + 1)
-    c_below, s_below, q_below = np.cumsum(counts)[:-1], np.cumsum(sums)[:-1], np.cumsum(sq)[:-1]
-    c_above, s_above, q_above = n - c_below, sums.sum() - s_below, sq.sum() - q_below
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu0 = np.where(c_below > 0, s_below / np.maximum(c_below, 1), 0.0)
-        mu1 = np.where(c_above > 0, s_above / np.maximum(c_above, 1), 0.0)
-        var0 = np.where(c_below > 0, q_below / np.maximum(c_below, 1) - mu0**2, 0.0)
-        var1 = np.where(c_above > 0, q_above / np.maximum(c_above, 1) - mu1**2, 0.0)
-    return {"q": c_above / n, "mu1": mu1, "mu0": mu0, "n": n,
-            "var0": np.maximum(var0, 0.0), "var1": np.maximum(var1, 0.0)}
-
-
 def dmi_candidate_scores(prob: np.ndarray, thresh: np.ndarray, eps: float = DMI_EPS) -> np.ndarray:
     """L_DMI of every candidate ``[prob > t]`` against ``prob``, in closed form (lower is better).
 
-    Equals ``-log(|det(P S_k^T)| + eps)`` with ``det = N^2 q (1-q) (mu1 - mu0)``.
+    Equals ``-log(|det(P S_k^T)| + eps)`` with ``|det| = N^2 |q (1-q) (mu1 - mu0)|``, where the
+    second factor is the ``"dmi"`` score of :func:`.candidates.candidate_scores` (the one pass iGTT uses).
     """
-    st = candidate_stats(prob, thresh)
-    det = st["n"] ** 2 * st["q"] * (1.0 - st["q"]) * (st["mu1"] - st["mu0"])
-    return -np.log(np.abs(det) + eps)
+    from .candidates import candidate_scores  # not at the top: candidates imports this module
+
+    n = float(np.asarray(prob).size)
+    return -np.log(n * n * candidate_scores(prob, None, thresh, "dmi") + eps)
 
 
 def dmi_candidate_scores_det(prob: np.ndarray, thresh: np.ndarray, eps: float = DMI_EPS) -> np.ndarray:
