@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dmi import thresholds
 
 CRITERIA = ("dmi", "otsu", "image-otsu", "image-dmi")
 
@@ -44,6 +43,12 @@ class Choice:
     def mask(self, prob: np.ndarray) -> np.ndarray:
         fg = np.asarray(prob) > self.threshold
         return (fg if self.polarity > 0 else ~fg).astype(np.uint8)
+
+
+def thresholds(prob: np.ndarray, k: int = 30) -> np.ndarray:
+    """K thresholds evenly spaced from min to max of ``prob`` (float64)."""
+    prob = np.asarray(prob)
+    return np.linspace(float(prob.min()), float(prob.max()), int(k))
 
 
 def _split_stats(order: np.ndarray, values: np.ndarray, thresh: np.ndarray) -> tuple:

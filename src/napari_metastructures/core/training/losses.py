@@ -24,8 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: Default value for "not annotated" pixels (as written by ``core.noise`` for sampled labels).
-IGNORE_VALUE = 255
+from ..validate import IGNORE_VALUE  # the default for "not annotated" pixels; importable from here too
 
 
 def valid_mask(target: torch.Tensor, ignore_value: Optional[int] = IGNORE_VALUE) -> torch.Tensor:
@@ -224,11 +223,59 @@ class HardBootstrapLoss(SoftBootstrapLoss):
         return F.one_hot(q.argmax(dim=1), q.shape[1]).permute(0, 3, 1, 2).float()
 
 
+DMI_EPS = 1e-3
+
+
+def dmi_loss(p, y, eps: float = DMI_EPS, signed: bool = False):
+    """Binary L_DMI = -log(|N sum(p y) - sum(p) sum(y)| + eps), summed over the whole batch.
+
+    Parameters
+    ----------
+    p : torch.Tensor
+        Foreground probabilities, any shape.
+    y : torch.Tensor
+        Targets in [0, 1] (pseudo-labels), same shape.
+    eps : float
+        0.001 as in the paper.
+    signed : bool
+        Use ``max(det, 0)`` instead of ``|det|``: only positive covariance is rewarded. With the
+        pseudo-labels' polarity fixed from the image, this stops the network from learning the
+        inverted map (which |det| rewards equally); while det <= 0 only the IoU term drives.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar, float32 (computed in float64, differentiable in p).
+    """
+    import torch
+
+    p64 = p.reshape(-1).double()
+    y64 = y.reshape(-1).double()
+    n = p64.numel()
+    det = n * (p64 * y64).sum() - p64.sum() * y64.sum()
+    det = det.clamp(min=0.0) if signed else det.abs()
+    return (-torch.log(det + eps)).float()
+
+
+def soft_iou_loss(p, y, weight=None, eps: float = 1e-6, squared_union: bool = False):
+    """Soft IoU loss ``1 - sum(w p y) / (sum(w (p + y - p y)) + eps)`` over the whole batch.
+
+    ``squared_union=True`` uses ``p**2`` in the union as the official code does.
+    ``weight`` (same shape, optional) weights pixels, e.g. to ignore some.
+    """
+    pu = p * p if squared_union else p
+    inter = p * y
+    union = pu + y - inter
+    if weight is not None:
+        inter, union = inter * weight, union * weight
+    return 1.0 - inter.sum() / (union.sum() + eps)
+
+
 class DMILoss(MaskedLoss):
     """Determinant-based mutual information, L_DMI (Xu et al. 2019), over the valid pixels.
 
     ``L_DMI = -log(|det(P S^T)| + eps)`` with ``P = [p; 1 - p]`` the predictions and ``S = [y; 1 - y]``
-    the labels stacked over the N valid pixels. The formula lives in :func:`core.igtt.dmi.dmi_loss`
+    the labels stacked over the N valid pixels. The formula is :func:`dmi_loss`
     (shared with iGTT); this class only selects the valid pixels. L_DMI is information-monotone, so it
     is robust to label noise whose transition matrix is invertible, but it is blind to the sign of the
     correlation (``p`` and ``1 - p`` score the same); Xu et al. start from a model trained with
@@ -238,8 +285,6 @@ class DMILoss(MaskedLoss):
     name = "dmi"
 
     def forward(self, logits, target, valid=None):
-        from ..igtt.dmi import dmi_loss
-
         z, y, v = _prepare(logits, target, valid)
         p = torch.sigmoid(z)[v]
         if p.numel() == 0:
