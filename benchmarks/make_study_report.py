@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from napari_metastructures.core import baselines  # noqa: E402
 from napari_metastructures.core.metrics import pooled_scores  # noqa: E402
+from napari_metastructures.core.progress import drain  # noqa: E402
 from napari_metastructures.core.study import (  # noqa: E402
     DEFAULT_LABELS, StudyConfig, figure_dice, figure_examples, figure_loss, paper_check, parse_label_specs,
     run_study, split_indices, summary_table,
@@ -74,14 +75,6 @@ def load_er(n: int = 24):
     return [f"er_{i}" for i in range(n)], [p[0] for p in pairs], [p[1] for p in pairs], None
 
 
-def run(gen, log):
-    while True:
-        try:
-            log(next(gen))
-        except StopIteration as done:
-            return done.value
-
-
 def save_png(data: bytes, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
@@ -93,7 +86,7 @@ def save_png(data: bytes, path: Path) -> str:
 def pu_figure(results: dict) -> bytes:
     from matplotlib.figure import Figure
 
-    from napari_metastructures.core.study import _png
+    from napari_metastructures.core.study.report import _png
 
     fig = Figure(figsize=(5.5, 3.4))
     ax = fig.add_subplot()
@@ -176,7 +169,7 @@ def label_study(tag, names, images, masks, inst, quick, figs: Path, log):
     cfg = StudyConfig(labels=parse_label_specs(DEFAULT_LABELS), training=TRAINING, split=0.7, seed=SEED,
                       device="cpu")
     log(f"== label-type study: {tag}")
-    res = run(run_study(images, masks, cfg, names=names, instances=inst), log)
+    res = drain(run_study(images, masks, cfg, names=names, instances=inst), log)
     files = {
         "dice": save_png(figure_dice(res, f"{tag}: test Dice vs clean masks"), figs / f"study_{tag}_dice.png"),
         "loss": save_png(figure_loss(res, f"{tag}: training loss"), figs / f"study_{tag}_loss.png"),
@@ -216,9 +209,9 @@ def main(argv=None) -> int:
         extra = {"warmup_epochs": 2} if loss == "dmi" else {}
         cfg = StudyConfig(labels=parse_label_specs("drop-instances:0.5"), training=replace(TRAINING, loss=loss, **extra),
                           split=0.7, seed=SEED, device="cpu")
-        pu[f"50% of instances, {loss}"] = run(run_study(nuc[1], nuc[2], cfg, names=nuc[0], instances=nuc[3]), log)
+        pu[f"50% of instances, {loss}"] = drain(run_study(nuc[1], nuc[2], cfg, names=nuc[0], instances=nuc[3]), log)
     cfg = StudyConfig(labels=parse_label_specs("sample:0.5"), training=TRAINING, split=0.7, seed=SEED, device="cpu")
-    pn = run(run_study(nuc[1], nuc[2], cfg, names=nuc[0]), log)
+    pn = drain(run_study(nuc[1], nuc[2], cfg, names=nuc[0]), log)
     pu_rows = {**pu, "50% of pixels P+N, bce": pn}
     complete = SimpleNamespace(rows=[r for r in nuc_res.rows if r["labels"] == "cl"])
     pu_png = save_png(pu_figure({"complete masks, bce": complete, **pu_rows}), figs / "study_pu_dice.png")

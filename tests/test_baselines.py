@@ -137,6 +137,7 @@ def test_clusters_to_mask_picks_the_brighter_cluster():
     assert not b.clusters_to_mask(np.zeros((2, 2), int), np.ones((2, 2))).any()
 
 
+@pytest.mark.slow
 def test_dfc_runs_is_seeded_and_brighter_is_foreground():
     img, gt = tubules(n=32)
     steps = []
@@ -144,6 +145,7 @@ def test_dfc_runs_is_seeded_and_brighter_is_foreground():
     first = b.dfc_segment(img, progress=steps.append, **kw)
     again = b.dfc_segment(img, **kw)
     np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, b.dfc_segment(img, **{**kw, "seed": 4}))
     assert first.dtype == np.uint8 and set(np.unique(first)) <= {0, 1}
     assert 1 <= len(steps) <= 15 and steps[0].n_labels <= 8
     fg, bg = img[first == 1], img[first == 0]
@@ -151,6 +153,7 @@ def test_dfc_runs_is_seeded_and_brighter_is_foreground():
     assert dice(first, gt) > 0.5
 
 
+@pytest.mark.slow
 def test_dfc_stops_at_min_labels_and_on_request():
     img, _ = tubules(n=32)
     done = b.run_dfc(img, n_channels=16, max_iter=200, min_labels=8, seed=0, device="cpu")

@@ -7,6 +7,8 @@ import pytest
 from napari_metastructures.cli import main
 from napari_metastructures.io import read_image
 
+pytestmark = pytest.mark.slow  # every test shares one demo run, which trains iGTT
+
 
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory):
@@ -46,3 +48,13 @@ def test_demo_outputs_are_valid_and_reproducible(demo_out, tmp_path):
     np.testing.assert_array_equal(read_image(again / "er_image_mask.tif").data, mask)
     assert (json.loads((again / "summary.json").read_text())["noise"]
             == json.loads((out / "summary.json").read_text())["noise"])
+    other = tmp_path / "other"
+    assert main(["demo", "--quick", "--out", str(other), "--device", "cpu", "--seed", "4"]) == 0
+    assert not np.array_equal(read_image(other / "er_image_mask.tif").data, mask)
+
+
+def test_bad_device_is_one_error_line(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path / "o"), "--device", "banana"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    assert "banana" in err

@@ -55,3 +55,12 @@ def test_negative_bandwidth_is_refused(tmp_path, capsys, labels_tif):
     path, _ = labels_tif
     assert main(["density", str(path), "--bandwidth", "-1", "--out", str(tmp_path / "x.tif")]) == 2
     assert "bandwidth" in capsys.readouterr().err
+
+
+def test_out_under_a_file_is_one_error_line(tmp_path, capsys, labels_tif):
+    path, _ = labels_tif
+    assert main(["density", str(path), "--bandwidth", "2", "--out", str(path / "d.tif")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    assert "labels.tif" in err and "needs a folder" in err
+    assert not list(tmp_path.glob("**/*.part"))

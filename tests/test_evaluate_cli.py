@@ -193,6 +193,10 @@ def test_dfc_baseline_cli_is_seeded(tmp_path):
     assert main(args + ["--out", str(tmp_path / "two")]) == 0
     one = read_image(tmp_path / "one" / "img_mask.tif").data
     np.testing.assert_array_equal(one, read_image(tmp_path / "two" / "img_mask.tif").data)
+    seed5 = [*args]
+    seed5[args.index("--seed") + 1] = "5"
+    assert main(seed5 + ["--out", str(tmp_path / "three")]) == 0
+    assert not np.array_equal(one, read_image(tmp_path / "three" / "img_mask.tif").data)
     params = json.loads((tmp_path / "one" / "img_mask.json").read_text())["params"]
     assert params["max_iter"] == 5 and params["seed"] == 4 and params["lr"] == 0.1  # core default
 

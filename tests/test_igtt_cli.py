@@ -30,6 +30,7 @@ def igtt_run(tmp_path_factory):
     return code, tmp, out
 
 
+@pytest.mark.slow
 def test_igtt_writes_outputs_with_scale_and_run_json(igtt_run, capsys):
     code, tmp, out = igtt_run
     assert code == 0
@@ -52,6 +53,7 @@ def test_igtt_writes_outputs_with_scale_and_run_json(igtt_run, capsys):
     assert not list(out.glob(".*part"))  # no temporary files left
 
 
+@pytest.mark.slow
 def test_predict_subcommand_matches_training_outputs(igtt_run, capsys):
     code, tmp, out = igtt_run
     out2 = tmp / "pred"
@@ -66,6 +68,7 @@ def test_predict_subcommand_matches_training_outputs(igtt_run, capsys):
     assert report["command"] == "predict" and report["model_config"]["kind"] == "igtt"
 
 
+@pytest.mark.slow
 def test_igtt_prints_progress_per_epoch(tmp_path, capsys):
     a = write_tiff(tmp_path / "x.tif", _image((64, 64), 3))
     assert main(["igtt", str(a), "--out", str(tmp_path / "o"), "--epochs", "1", "--no-ems", *TINY]) == 0
@@ -73,6 +76,7 @@ def test_igtt_prints_progress_per_epoch(tmp_path, capsys):
     assert "epoch 1/1" in text and "loss" in text and "device" in text
 
 
+@pytest.mark.slow
 def test_structure_objects_samples_interiors_and_is_recorded(tmp_path):
     a = write_tiff(tmp_path / "x.tif", _image((64, 64), 4))
     assert main(["igtt", str(a), "--out", str(tmp_path / "o"), "--epochs", "1", "--structure", "objects",
@@ -93,3 +97,21 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     ok = write_tiff(tmp_path / "ok.tif", _image((64, 64), 4))
     assert main(["igtt", str(ok), "--out", str(tmp_path / "o"), "--device", "cuda:7", "--epochs", "1"]) == 2
     assert "cuda:7" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", ["diverged", "oom"])
+def test_failed_run_is_one_error_line(tmp_path, capsys, monkeypatch, error):
+    from napari_metastructures.core.igtt import engine
+    from napari_metastructures.core.progress import OutOfMemoryAdvice
+    from napari_metastructures.core.training.loop import TrainingDiverged
+
+    def fail(*args, **kwargs):
+        raise TrainingDiverged("the loss became NaN") if error == "diverged" else OutOfMemoryAdvice("try less")
+        yield
+
+    monkeypatch.setattr(engine, "train", fail)
+    ok = write_tiff(tmp_path / "ok.tif", _image((64, 64), 4))
+    assert main(["igtt", str(ok), "--out", str(tmp_path / "o"), *TINY]) == 1
+    err = capsys.readouterr().err
+    assert err == ("error: the loss became NaN\n" if error == "diverged" else "error: try less\n")
+    assert not (tmp_path / "o" / "run.json").exists()

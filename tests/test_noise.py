@@ -280,6 +280,7 @@ def test_missing_seed_is_drawn_and_recorded():
     a, params = N.make_noisy(lab, "flip", p=0.3)
     assert isinstance(params["seed"], int)
     np.testing.assert_array_equal(N.make_noisy(lab, **params)[0], a)  # the record replays the run
+    assert not np.array_equal(N.make_noisy(lab, **{**params, "seed": params["seed"] + 1})[0], a)
 
 
 @pytest.mark.parametrize("shape", [(16, 20), (4, 16, 20), (2, 3, 16, 20)])

@@ -8,6 +8,7 @@ import pytest
 import tifffile
 
 from napari_metastructures.cli import main
+from napari_metastructures.core.progress import drain
 from napari_metastructures.core.study import (
     StudyConfig,
     noisy_training_labels,
@@ -51,6 +52,7 @@ def test_split_is_seeded_and_disjoint():
     tr, te = split_indices(10, 0.7, seed=1)
     assert len(tr) == 7 and len(te) == 3 and not set(tr) & set(te)
     assert split_indices(10, 0.7, seed=1) == (tr, te)
+    assert split_indices(10, 0.7, seed=2) != (tr, te)
     assert split_indices(2, 0.9, 0)[1] != []
     with pytest.raises(InputError):
         split_indices(1)
@@ -77,17 +79,13 @@ def test_paper_check_reports_agreement_and_differences():
     assert "randomized > perturbed: NO" in paper_check(rows)
 
 
+@pytest.mark.slow
 def test_study_end_to_end_core(tmp_path):
     data = [er_network((64, 64), seed=i, noise_level="low") for i in range(3)]
     config = StudyConfig(labels=parse_label_specs("cl,sample:0.1,random:0.1"),
                          training=SupervisedConfig(**TINY), split=0.67, device="cpu")
-    lines, gen = [], run_study([d[0] for d in data], [d[1] for d in data], config)
-    while True:
-        try:
-            lines.append(next(gen))
-        except StopIteration as done:
-            result = done.value
-            break
+    lines = []
+    result = drain(run_study([d[0] for d in data], [d[1] for d in data], config), lines.append)
     assert len(lines) == 6 and "test Dice" in lines[0]
     files = write_study(result, tmp_path / "out")
     out = tmp_path / "out"
@@ -116,21 +114,19 @@ def test_study_end_to_end_core(tmp_path):
     assert not list(out.glob(".*.part"))
 
 
+@pytest.mark.slow
 def test_study_stop_keeps_what_is_done():
     data = [er_network((64, 64), seed=i) for i in range(2)]
     polls = []
     config = StudyConfig(labels=parse_label_specs("cl,dilate"), training=SupervisedConfig(**TINY), split=0.5,
                          device="cpu")
-    gen = run_study([d[0] for d in data], [d[1] for d in data], config,
-                    stop=lambda: polls.append(1) or len(polls) > 5)
-    with pytest.raises(StopIteration) as done:
-        while True:
-            next(gen)
-    result = done.value.value
+    result = drain(run_study([d[0] for d in data], [d[1] for d in data], config,
+                             stop=lambda: polls.append(1) or len(polls) > 5))
     assert result.stopped and [s["labels"] for s in result.summary] == ["cl"]
     assert result.summary[0]["epochs"] == 2
 
 
+@pytest.mark.slow
 def test_study_cli(tmp_path):
     (tmp_path / "img").mkdir()
     (tmp_path / "msk").mkdir()

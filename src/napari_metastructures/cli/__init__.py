@@ -24,6 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; a known failure becomes one ``error: ...`` line on stderr.
+
+    Exit codes: 0 done, 2 bad input (InputError, DeviceError) or usage, 1 a failed run (out of
+    memory, diverged training, an output that cannot be written), 130 interrupted.
+    """
+    from ..core.device import DeviceError
+    from ..core.progress import OutOfMemoryAdvice
+    from ..core.training.loop import TrainingDiverged
     from ..core.validate import InputError
 
     parser = build_parser()
@@ -33,13 +41,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (InputError, DeviceError) as err:
+        return _fail(err, 2)
+    except (OutOfMemoryAdvice, TrainingDiverged) as err:
+        return _fail(err, 1)
+    except OSError as err:
+        return _fail(_os_message(err), 1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def _fail(message, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _os_message(err: OSError) -> str:
+    """``<path>: <reason>`` for a file error, else the error's own text."""
+    if err.filename is None or not err.strerror:
+        return str(err)
+    if isinstance(err, (FileExistsError, NotADirectoryError)):  # a file where a folder should be
+        return f"{err.filename}: {err.strerror} (a file stands where the output needs a folder)"
+    return f"{err.filename}: {err.strerror}"

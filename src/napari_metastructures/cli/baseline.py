@@ -11,17 +11,7 @@ import time
 from pathlib import Path
 
 from ..core.validate import InputError
-
-TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
-
-
-def tiff_stem(name: str) -> str | None:
-    """File name without its TIFF suffix (``a.ome.tif`` -> ``a``), or None if it is not a TIFF."""
-    lower = name.lower()
-    for suffix in TIFF_SUFFIXES:
-        if lower.endswith(suffix):
-            return name[: -len(suffix)]
-    return None
+from ._files import output_path, tiff_stem
 
 
 def _sigmas(text: str) -> tuple[float, ...]:
@@ -88,7 +78,6 @@ def method_params(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..core.baselines import METHODS
-    from ..core.device import DeviceError
     from ..core.validate import check_image
     from ..io import read_image, write_tiff
 
@@ -117,12 +106,9 @@ def run(args: argparse.Namespace) -> int:
         if args.method == "dfc":
             extra["progress"] = _dfc_progress(path.name)
         t0 = time.perf_counter()
-        try:
-            mask = fn(data, **params, **extra)
-        except DeviceError as err:
-            raise InputError(str(err)) from None
+        mask = fn(data, **params, **extra)
         seconds = time.perf_counter() - t0
-        target = out / f"{tiff_stem(path.name)}_mask.tif"
+        target = output_path(out, tiff_stem(path.name), "mask")
         write_tiff(target, mask, scale=layer.scale, translate=layer.translate, layer_type="labels", params={
             "method": args.method, **params, "source": str(path), "seconds": round(seconds, 3),
             "napari_metastructures": __version__,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import output_path
+
 DEMO_NOISE = [("flip", {"p": 0.45}), ("sample", {"p": 0.1}), ("dilate", {"iterations": 2}),
               ("skeleton", {}), ("random", {"p": 0.1})]
 
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     write_tiff(out / "er_truth.tif", truth, layer_type="labels")
     summary: dict = {"seed": args.seed, "image": f"synthetic ER {size}x{size}", "noise": {}, "segmentation": {}}
 
-    print("noisy labels and meta-structure similarity (bandwidth %d):" % args.bandwidth)
+    print(f"noisy labels and meta-structure similarity (bandwidth {args.bandwidth}):")
     maps = {"clean": density.density_map(truth, args.bandwidth)[1]}
     for kind, params in DEMO_NOISE:
         noisy, used = noise.make_noisy(truth, kind, seed=args.seed, **params)
@@ -79,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
     masks["igtt"] = result.masks[0]
     summary["segmentation"]["igtt"] = {"seconds": round(time.perf_counter() - t0, 3),
                                        "config": config.to_dict(), "device": result.model.config.get("device")}
-    write_tiff(out / "er_image_prob.tif", prob.astype(np.float32), params=summary["segmentation"]["igtt"])
-    write_tiff(out / "er_image_mask.tif", masks["igtt"], params=summary["segmentation"]["igtt"],
+    write_tiff(output_path(out, "er_image", "prob"), prob.astype(np.float32),
+               params=summary["segmentation"]["igtt"])
+    write_tiff(output_path(out, "er_image", "mask"), masks["igtt"], params=summary["segmentation"]["igtt"],
                layer_type="labels")
     for name, mask in masks.items():
         scores = metrics.pooled_scores([mask], [truth])

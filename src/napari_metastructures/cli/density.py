@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 
+from ..core.validate import IGNORE_VALUE
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("density", help="per-class density maps (meta-structures) of a label image",
@@ -21,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="classes to map (default: 0..max label, without the ignore value)")
     p.add_argument("--normalize", choices=("fraction", "paper"), default="fraction",
                    help="fraction of the window (default) or the paper's 1/(2Nh)")
-    p.add_argument("--ignore-value", type=int, default=255, help="value of unlabelled pixels (default 255)")
+    p.add_argument("--ignore-value", type=int, default=IGNORE_VALUE,
+                   help=f"value of unlabelled pixels (default {IGNORE_VALUE})")
     p.add_argument("--out", required=True, metavar="FILE", help="float32 TIFF to write")
     p.set_defaults(func=run)
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core.atomic import atomic_write_text
 from ..core.validate import InputError
-from .baseline import tiff_stem
+from ._files import OUTPUT_KINDS, check_folder, tiff_files
 
 COLUMNS = ["protocol", "image", "dice", "iou", "accuracy", "auc", "cldice", "skel_precision", "skel_recall",
            "tp", "fp", "fn", "tn", "threshold", "polarity", "upper_bound", "source"]
@@ -52,29 +52,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _tiffs(folder: Path) -> dict[str, Path]:
-    out = {}
-    for path in sorted(folder.iterdir()):
-        stem = tiff_stem(path.name)
-        if stem is not None and path.is_file() and not path.name.startswith("."):
-            out.setdefault(stem, path)
-    return out
-
-
 def find_pairs(pred_dir: Path, gt_dir: Path, valid_dir: Path | None = None) -> list[dict]:
     """Match predictions to ground truth (and valid masks) by stem; see the module notes for names."""
     for label, folder in (("PRED_DIR", pred_dir), ("GT_DIR", gt_dir), ("--valid", valid_dir)):
-        if folder is not None and not folder.is_dir():
-            raise InputError(f"{label} {folder}: no such folder.")
+        check_folder(folder, label)
     preds: dict[str, dict[str, Path]] = {}
-    for stem, path in _tiffs(pred_dir).items():
-        for kind in ("mask", "prob"):
+    for stem, path in tiff_files(pred_dir).items():
+        for kind in OUTPUT_KINDS:
             if stem.endswith(f"_{kind}"):
                 preds.setdefault(stem[: -len(kind) - 1], {})[kind] = path
     if not preds:
         raise InputError(f"PRED_DIR {pred_dir}: no <stem>_mask.tif or <stem>_prob.tif files.")
-    gts = _tiffs(gt_dir)
-    valids = _tiffs(valid_dir) if valid_dir is not None else {}
+    gts = tiff_files(gt_dir)
+    valids = tiff_files(valid_dir) if valid_dir is not None else {}
     pairs, missing = [], []
     for stem in sorted(preds):
         gt = gts.get(stem) or gts.get(f"{stem}_mask")

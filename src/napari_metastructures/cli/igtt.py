@@ -8,14 +8,12 @@ Trains one network on all the given images together (no labels), then writes for
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 from ..core.validate import InputError
+from ._files import read_inputs, write_json_atomic, write_outputs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,70 +71,17 @@ def config_from_args(args: argparse.Namespace):
     return IgttConfig.preset(args.preset, **over)
 
 
-def read_inputs(paths: list) -> list:
-    """Read and check greyscale images; returns ImageFile objects with unique output stems."""
-    from ..core.validate import check_image
-    from ..io import read_image
-
-    files, stems = [], set()
-    for path in paths:
-        f = read_image(path)
-        check_image(f.data, name=Path(path).name)
-        stem, k = f.name, 2
-        while stem in stems:
-            stem, k = f"{f.name}_{k}", k + 1
-        stems.add(stem)
-        f.stem = stem
-        files.append(f)
-    return files
-
-
-def write_outputs(out: Path, files: list, probs: list, params: dict) -> list:
-    """Write ``<stem>_prob.tif`` and ``<stem>_mask.tif`` for each input; returns the paths written."""
-    import numpy as np
-
-    from ..io import write_tiff
-
-    written = []
-    for f, prob in zip(files, probs):
-        prob = np.clip(np.asarray(prob, np.float32), 0.0, 1.0)
-        mask = (prob > 0.5).astype(np.uint8)
-        meta = dict(params, source=str(f.metadata.get("source", f.name)))
-        written.append(str(write_tiff(out / f"{f.stem}_prob.tif", prob, scale=f.scale, translate=f.translate,
-                                      params=dict(meta, output="foreground probability"))))
-        written.append(str(write_tiff(out / f"{f.stem}_mask.tif", mask, scale=f.scale, translate=f.translate,
-                                      params=dict(meta, output="mask = probability > 0.5"),
-                                      layer_type="labels")))
-    return written
-
-
-def write_json_atomic(path: Path, payload: dict) -> Path:
-    """Write JSON to a temporary file in the same folder, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
     from .. import __version__
-    from ..core.device import DeviceError, resolve_device
+    from ..core.device import resolve_device
     from ..core.igtt.engine import train
-    from ..core.progress import OutOfMemoryAdvice, drain
+    from ..core.progress import drain
 
     t_start = time.perf_counter()
     out = Path(args.out)
     cfg = config_from_args(args)
     files = read_inputs(args.images)
-    try:
-        choice = resolve_device(args.device)
-    except DeviceError as err:
-        raise InputError(str(err)) from None
+    choice = resolve_device(args.device)
     print(f"iGTT ({cfg.preset} preset) on {len(files)} image(s), device: {choice.name} ({choice.reason})",
           flush=True)
     t_read = time.perf_counter()
@@ -148,11 +93,7 @@ def run(args: argparse.Namespace) -> int:
             first_preview = time.perf_counter() - t_read
         print(record.line(), flush=True)
 
-    try:
-        result = drain(train([f.data for f in files], cfg, seed=args.seed, device=choice.device), show)
-    except OutOfMemoryAdvice as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    result = drain(train([f.data for f in files], cfg, seed=args.seed, device=choice.device), show)
     t_train = time.perf_counter()
     model, probs = result.model, result.outputs
     if probs is None:  # stopped mid-epoch: predict with the last good model

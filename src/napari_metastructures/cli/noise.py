@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from ..core.validate import InputError
+from ..core.validate import IGNORE_VALUE, InputError
 
 #: option -> core parameter name
 OPTIONS = {
@@ -37,13 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exact", action=argparse.BooleanOptionalAction, default=None,
                    help="exact counts instead of Bernoulli draws (sample, flip, drop-instances; "
                         "sample-to-background is exact unless --no-exact)")
-    p.add_argument("--ignore-value", type=int, metavar="V", help="value of unlabelled pixels (default 255)")
+    p.add_argument("--ignore-value", type=int, metavar="V",
+                   help=f"value of unlabelled pixels (default {IGNORE_VALUE})")
     p.add_argument("--n-classes", type=int, metavar="M", help="number of classes M (default max label + 1)")
     p.add_argument("--target", type=int, metavar="C", help="misannotate: the target class (default 1)")
     p.add_argument("--instances", metavar="FILE", help="instance-label TIFF for the instance kinds "
                                                        "(default: connected components)")
-    p.add_argument("--spatial-ndim", type=int, metavar="N", help="work on the last N axes only, e.g. 2 for a (T, Y, X) stack")
-    p.add_argument("--tol", type=float, metavar="TOL", default=1e-2, help="singular-value tolerance for the rank (default 0.01)")
+    p.add_argument("--spatial-ndim", type=int, metavar="N",
+                   help="work on the last N axes only, e.g. 2 for a (T, Y, X) stack")
+    p.add_argument("--tol", type=float, metavar="TOL", default=1e-2,
+                   help="singular-value tolerance for the rank (default 0.01)")
     p.set_defaults(func=run)
 
 
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         record["instances"] = str(args.instances)
     out = write_tiff(args.out, noisy, scale=src.scale, translate=src.translate, params=record,
                      layer_type="labels")
-    ignore = params.get("ignore_value", 255)
+    ignore = params.get("ignore_value", IGNORE_VALUE)
     summary = noise_summary(labels, noisy, n_classes=params.get("n_classes"), ignore_value=ignore, tol=args.tol)
     report = {"out": str(out), "shape": list(noisy.shape), "dtype": str(noisy.dtype), "params": record, **summary}
     json.dump(report, sys.stdout, allow_nan=False, default=str)

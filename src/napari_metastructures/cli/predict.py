@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import time
 from pathlib import Path
 
 from ..core.validate import InputError
+from ._files import read_inputs, write_json_atomic, write_outputs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,18 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import __version__
-    from ..core.device import DeviceError, resolve_device
     from ..core import load_model
-    from ..core.progress import OutOfMemoryAdvice
-    from .igtt import read_inputs, write_json_atomic, write_outputs
+    from ..core.device import resolve_device
 
     t0 = time.perf_counter()
     if args.tile < 32 or args.batch_size < 1 or args.overlap < 0:
         raise InputError("--tile must be >= 32, --batch-size >= 1 and --overlap >= 0.")
-    try:
-        choice = resolve_device(args.device)
-    except DeviceError as err:
-        raise InputError(str(err)) from None
+    choice = resolve_device(args.device)
     model = load_model(args.model)
     if model.classes != 1:
         raise InputError(f"{Path(args.model).name}: a {model.classes}-class model; predict writes "
@@ -48,16 +43,12 @@ def run(args: argparse.Namespace) -> int:
     files = read_inputs(args.images)
     print(f"predicting {len(files)} image(s) with {Path(args.model).name} on {choice.name}", flush=True)
     probs, seconds = [], []
-    try:
-        for f in files:
-            t = time.perf_counter()
-            probs.append(model.predict(f.data, choice.device, args.tile, args.overlap, args.batch_size))
-            seconds.append(time.perf_counter() - t)
-            print(f"{f.stem}: {seconds[-1]:.1f}s, foreground {100 * float((probs[-1] > 0.5).mean()):.1f}%",
-                  flush=True)
-    except OutOfMemoryAdvice as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    for f in files:
+        t = time.perf_counter()
+        probs.append(model.predict(f.data, choice.device, args.tile, args.overlap, args.batch_size))
+        seconds.append(time.perf_counter() - t)
+        print(f"{f.stem}: {seconds[-1]:.1f}s, foreground {100 * float((probs[-1] > 0.5).mean()):.1f}%",
+              flush=True)
     params = {"method": "predict", "model": str(args.model), "device": choice.device, "version": __version__}
     written = write_outputs(Path(args.out), files, probs, params)
     report = {

@@ -13,27 +13,12 @@ import argparse
 from pathlib import Path
 
 from ..core.validate import InputError
-
-TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
-
-
-def _stem(name: str) -> str | None:
-    lower = name.lower()
-    for suffix in TIFF_SUFFIXES:
-        if lower.endswith(suffix):
-            return name[: -len(suffix)]
-    return None
+from ._files import check_folder, tiff_files
 
 
 def _tiffs(folder: str, what: str) -> dict:
-    path = Path(folder)
-    if not path.is_dir():
-        raise InputError(f"--{what} {folder}: no such folder.")
-    found = {}
-    for f in sorted(path.iterdir()):
-        stem = _stem(f.name)
-        if stem is not None and f.is_file():
-            found[stem] = f
+    check_folder(folder, f"--{what}")
+    found = tiff_files(Path(folder))
     if not found:
         raise InputError(f"--{what} {folder}: holds no .tif/.tiff files.")
     return found
@@ -72,8 +57,8 @@ def _widths(text: str) -> tuple:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..core.training.losses import LOSSES
     from ..core.study import DEFAULT_LABELS
+    from ..core.training.losses import LOSSES
 
     p = sub.add_parser("study", help="train on clean vs noisy labels and compare test Dice (the paper's study)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,29 +88,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.device import DeviceError
-    from ..core.study import StudyConfig, parse_label_specs, run_study, write_study
+    from ..core.progress import drain
+    from ..core.study import StudyConfig, parse_label_specs, run_study, summary_table, write_study
     from ..core.training.supervised import SupervisedConfig
 
     specs = parse_label_specs(args.labels)
     training = SupervisedConfig(arch=args.model, encoder=args.encoder, encoder_depth=args.encoder_depth,
-                                decoder_channels=args.decoder_channels, optimizer=args.optimizer, loss=args.loss, epochs=args.epochs, lr=args.lr, batch=args.batch, crop=args.crop,
+                                decoder_channels=args.decoder_channels, optimizer=args.optimizer, loss=args.loss,
+                                epochs=args.epochs, lr=args.lr, batch=args.batch, crop=args.crop,
                                 steps_per_epoch=args.steps_per_epoch)
     training.check()
     names, images, masks, instances = load_pairs(args.images, args.masks, args.instances)
     config = StudyConfig(labels=specs, training=training, split=args.split, seed=args.seed, device=args.device)
     print(f"study: {len(names)} images, label types {', '.join(s.name for s in specs)}", flush=True)
-    gen = run_study(images, masks, config, names=names, instances=instances)
-    try:
-        while True:
-            print(next(gen), flush=True)
-    except StopIteration as done:
-        result = done.value
-    except DeviceError as err:
-        raise InputError(str(err)) from None
+    result = drain(run_study(images, masks, config, names=names, instances=instances),
+                   lambda line: print(line, flush=True))
     files = write_study(result, args.out)
-    from ..core.study import summary_table
-
     print(summary_table(result.summary))
     print(f"wrote {files['report']}")
     return 0

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
-from .validate import InputError, check_labels
+from .validate import IGNORE_VALUE, InputError, check_labels
 
 KERNELS = ("box", "gaussian")
 NORMALIZATIONS = ("fraction", "paper")
@@ -98,7 +98,7 @@ def _check_bandwidth(bandwidth) -> int:
     return h
 
 
-def label_classes(labels: np.ndarray, ignore_value: int | None = 255) -> list[int]:
+def label_classes(labels: np.ndarray, ignore_value: int | None = IGNORE_VALUE) -> list[int]:
     """Classes of a label map: ``0 .. max`` with ``ignore_value`` left out (at least ``[0]``)."""
     labels = np.asarray(labels)
     if ignore_value is not None and labels.size:
@@ -114,7 +114,7 @@ def density_map(
     kernel: str = "box",
     classes: Sequence[int] | None = None,
     normalize: str = "fraction",
-    ignore_value: int | None = 255,
+    ignore_value: int | None = IGNORE_VALUE,
     name: str = "labels",
 ) -> np.ndarray:
     """Density of each class of ``labels``: its meta-structure at bandwidth ``h``.
@@ -173,7 +173,7 @@ def density_map(
 
 def expected_density(
     clean_labels: np.ndarray, Q: np.ndarray, bandwidth: int, kernel: str = "box",
-    ignore_value: int | None = 255,
+    ignore_value: int | None = IGNORE_VALUE,
 ) -> np.ndarray:
     """Lemma 1: the expected density of labels drawn from ``clean_labels`` through ``Q``.
 
@@ -262,7 +262,7 @@ def meta_structure_similarity(
     bandwidth: int,
     kernel: str = "box",
     classes: Sequence[int] | None = None,
-    ignore_value: int | None = 255,
+    ignore_value: int | None = IGNORE_VALUE,
     correct_noise: bool = True,
     z: float = 4.0,
 ) -> float:
@@ -341,7 +341,7 @@ def meta_structure_similarity(
 
 def compare_to_reference(
     reference: np.ndarray, labels: np.ndarray, bandwidth: int, kernel: str = "box",
-    ignore_value: int | None = 255, tol: float = 1e-2,
+    ignore_value: int | None = IGNORE_VALUE, tol: float = 1e-2,
 ) -> dict:
     """Empirical transition matrix, its rank and the meta-structure similarity of ``labels``
     against ``reference`` (what the density widget shows for each layer).

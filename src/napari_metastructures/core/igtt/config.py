@@ -72,7 +72,7 @@ class IgttConfig:
     tile: int = 256
     overlap: int = 32
     predict_batch: int = 4
-    preview_every: int = 1
+    preview_every: int = 1  # 0: only the last epoch
     threads: Optional[int] = None
 
     def check(self) -> "IgttConfig":
@@ -90,10 +90,10 @@ class IgttConfig:
                              f"{self.encoder_depth}.")
         if not 0 <= self.overlap <= self.tile // 2:
             raise InputError(f"overlap {self.overlap} px must be between 0 and half the tile ({self.tile}).")
-        for name in ("preview_every", "predict_batch", "n_thresholds", "min_steps"):
+        for name in ("predict_batch", "n_thresholds", "min_steps"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}.")
-        for name in ("steps_per_epoch", "early_stop_patience"):
+        for name in ("steps_per_epoch", "early_stop_patience", "preview_every"):
             if int(getattr(self, name)) < 0:
                 raise InputError(f"{name.replace('_', ' ')} must be at least 0, got {getattr(self, name)}.")
         for name in ("max_steps", "threads"):

@@ -204,7 +204,7 @@ class IgttTask:
         record = EpochResult(
             epoch=epoch, n_epochs=cfg.epochs, loss=float(np.mean(losses)) if losses else float("nan"),
             foreground_fraction=self.fraction, seconds=time.perf_counter() - started,
-            preview=self.outputs if (last or epoch % max(1, cfg.preview_every) == 0) else None,
+            preview=self.outputs if (last or (cfg.preview_every and epoch % cfg.preview_every == 0)) else None,
             message="; ".join(notes), extra=extra)
         self.model.history.append(record.as_dict())
         return record, last

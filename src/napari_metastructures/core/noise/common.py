@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validate import InputError
+from ..validate import MAX_CLASSES, InputError
 
 #: Without an explicit ``n_classes``, more distinct values than this are refused as classes.
-MAX_AUTO_CLASSES = 64
+MAX_AUTO_CLASSES = MAX_CLASSES
 
 
 def _rng(seed) -> np.random.Generator:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..validate import IGNORE_VALUE, InputError, check_labels
 from .common import _axes, _check_p, _n_classes, _out_dtype, _present_classes, _replace, _rng
-from ..validate import InputError, check_labels
 
 
 def label_instances(labels: np.ndarray, spatial_ndim: int | None = None, return_classes: bool = False):
@@ -100,7 +100,7 @@ def misannotate_instances(
 
 def misclassify_instances(
     labels: np.ndarray, p: float = 1.0, seed=None, n_classes: int | None = None,
-    instances: np.ndarray | None = None, spatial_ndim: int | None = None, ignore_value: int = 255,
+    instances: np.ndarray | None = None, spatial_ndim: int | None = None, ignore_value: int = IGNORE_VALUE,
 ) -> np.ndarray:
     """Instance misclassification: with probability ``p`` an instance gets a class drawn
     uniformly from 1..M-1 (possibly its own). Binary labels need ``n_classes >= 3`` to change."""

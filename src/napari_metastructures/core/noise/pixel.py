@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validate import InputError
+from ..validate import IGNORE_VALUE, InputError
 from .common import _check_p, _n_classes, _out_dtype, _present_classes, _replace, _rng
 
 
@@ -58,7 +58,7 @@ def _exact_select(rng, labels, rates: dict[int, float], r=None) -> np.ndarray:
 
 
 def sample_labels(
-    labels: np.ndarray, p: float, seed=None, ignore_value: int = 255, mode: str = "ignore",
+    labels: np.ndarray, p: float, seed=None, ignore_value: int = IGNORE_VALUE, mode: str = "ignore",
     exact: bool = False,
 ) -> np.ndarray:
     """Keep each labelled pixel with probability ``p`` (random sampling, RCL).
@@ -112,7 +112,7 @@ def sample_labels_to_background(labels: np.ndarray, p: float, seed=None, exact: 
 def flip_labels(
     labels: np.ndarray, p: float | None = None, seed=None, p_fg_to_bg: float | None = None,
     p_bg_to_fg: float | None = None, n_classes: int | None = None, exact: bool = False,
-    ignore_value: int = 255,
+    ignore_value: int = IGNORE_VALUE,
 ) -> np.ndarray:
     """Swap a fraction of labels to a uniformly chosen *other* class (random flipping, RCL).
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import IGNORE_VALUE, InputError
 from .common import MAX_AUTO_CLASSES, _check_p, _n_classes, _replace, _top
-from ..validate import InputError
 
 
 def transition_matrix(kind: str, p: float | None = None, n_classes: int = 2, **params) -> np.ndarray:
@@ -50,7 +50,7 @@ def transition_matrix(kind: str, p: float | None = None, n_classes: int = 2, **p
 
 
 def empirical_transition_matrix(
-    clean: np.ndarray, noisy: np.ndarray, n_classes: int | None = None, ignore_value: int | None = 255,
+    clean: np.ndarray, noisy: np.ndarray, n_classes: int | None = None, ignore_value: int | None = IGNORE_VALUE,
     return_counts: bool = False,
 ):
     """Row-normalised counts of (clean, noisy) pairs; pixels where either is ``ignore_value``
@@ -81,7 +81,7 @@ def matrix_rank(q: np.ndarray, tol: float = 1e-2) -> int:
     return int(np.count_nonzero(np.linalg.svd(q, compute_uv=False) > tol))
 
 
-def noise_summary(clean, noisy, n_classes: int | None = None, ignore_value: int | None = 255,
+def noise_summary(clean, noisy, n_classes: int | None = None, ignore_value: int | None = IGNORE_VALUE,
                   tol: float = 1e-2) -> dict:
     """Empirical matrix, its rank, pixel error rate and ignored fraction of a (clean, noisy) pair.
 

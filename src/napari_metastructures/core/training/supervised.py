@@ -23,7 +23,7 @@ from typing import Callable, Generator, Optional, Sequence
 import numpy as np
 
 from ..progress import EpochResult, StopFn
-from ..validate import InputError, check_image, check_labels
+from ..validate import IGNORE_VALUE, MAX_CLASSES, InputError, check_image, check_labels
 from .data import CropSampler, as_slices, preprocess
 from .loop import Schedule, TorchRandom, TrainResult, finish, open_device, run_epochs
 from .losses import get_loss
@@ -90,7 +90,7 @@ class SupervisedConfig:
     batch: int = 4
     crop: int = 256
     steps_per_epoch: Optional[int] = None
-    ignore_value: Optional[int] = 255
+    ignore_value: Optional[int] = IGNORE_VALUE
     unlabelled_is_ignore: bool = False
     warmup_epochs: int = 0
     preview_every: int = 5
@@ -121,8 +121,8 @@ class PreparedLabels:
     n_outputs: int
 
 
-def prepare_labels(labels: Sequence[np.ndarray], ignore_value: Optional[int] = 255,
-                   unlabelled_is_ignore: bool = False, max_classes: int = 32) -> PreparedLabels:
+def prepare_labels(labels: Sequence[np.ndarray], ignore_value: Optional[int] = IGNORE_VALUE,
+                   unlabelled_is_ignore: bool = False, max_classes: int = MAX_CLASSES) -> PreparedLabels:
     """Map label arrays to training targets (int16 class indices, ``-1`` = ignored).
 
     Parameters
