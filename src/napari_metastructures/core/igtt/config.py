@@ -116,6 +116,12 @@ class IgttConfig:
                 "decoder_channels": list(self.decoder_channels) if self.decoder_channels else None,
                 "in_channels": 1, "classes": 1}
 
+    def optimizer_dict(self) -> dict:
+        """The arguments of :func:`..training.loop.make_optimizer`."""
+        return {"name": self.optimizer, "lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
+                "schedule": self.lr_schedule, "lr_floor": self.lr_floor, "lr_step": self.lr_step,
+                "lr_gamma": self.lr_gamma}
+
     def preprocess_dict(self) -> dict:
         return {"low": self.norm_low, "high": self.norm_high, "background_sigma": self.background_sigma,
                 "background_exclude": self.background_exclude, "local_sigma": self.local_sigma,

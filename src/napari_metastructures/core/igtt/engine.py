@@ -260,10 +260,7 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
                     "device": choice.device, "device_name": choice.name}
     model = IgttModel(net, model_config, __version__, [])
     task = IgttTask(net, pres, shapes, cfg, rng, dev, model)
-    schedule = Schedule(epochs=cfg.epochs, steps=task.steps(), batch_size=cfg.batch_size, crop=cfg.crop,
-                        optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                        lr_schedule=cfg.lr_schedule, lr_floor=cfg.lr_floor, lr_step=cfg.lr_step,
-                        lr_gamma=cfg.lr_gamma)
+    schedule = Schedule(cfg.epochs, task.steps(), cfg.batch_size, cfg.crop, cfg.optimizer_dict())
     stopped = yield from run_epochs(net, task, schedule, dev, random, stop)
     outputs = task.outputs
     masks = None if outputs is None else [(o > 0.5).astype(np.uint8) for o in outputs]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generator, Optional, Protocol
 
 from ..device import resolve_device, set_cpu_threads
@@ -24,20 +24,16 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class Schedule:
-    """How long and how fast the loop trains."""
+    """How long and how fast the loop trains.
+
+    ``optimizer`` holds the keyword arguments of :func:`make_optimizer` (``name``, ``lr``, ...).
+    """
 
     epochs: int
     steps: int  # batches per epoch
     batch_size: int
     crop: int
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    lr_schedule: str = "constant"  # "cosine" (to lr_floor * lr), "step" (lr_step, lr_gamma), "constant"
-    lr_floor: float = 0.05
-    lr_step: int = 20
-    lr_gamma: float = 0.1
+    optimizer: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -127,18 +123,24 @@ class TorchRandom:
                 self._save()
 
 
-def make_optimizer(net, s: Schedule):
-    """The optimizer and the learning-rate scheduler (or None) of a schedule."""
+def make_optimizer(net, epochs: int, name: str = "adam", lr: float = 1e-3, momentum: float = 0.9,
+                   weight_decay: float = 0.0, schedule: str = "constant", lr_floor: float = 0.05,
+                   lr_step: int = 20, lr_gamma: float = 0.1):
+    """The optimizer (``sgd`` with momentum, or ``adam``) and its learning-rate scheduler or None.
+
+    ``schedule``: ``cosine`` (down to ``lr_floor * lr`` over ``epochs``), ``step`` (times ``lr_gamma``
+    every ``lr_step`` epochs) or ``constant``.
+    """
     import torch
 
-    if s.optimizer == "sgd":
-        opt = torch.optim.SGD(net.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    if name == "sgd":
+        opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     else:
-        opt = torch.optim.Adam(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-    if s.lr_schedule == "step":
-        return opt, torch.optim.lr_scheduler.StepLR(opt, s.lr_step, s.lr_gamma)
-    if s.lr_schedule == "cosine":
-        return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, s.epochs), s.lr * s.lr_floor)
+        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    if schedule == "step":
+        return opt, torch.optim.lr_scheduler.StepLR(opt, lr_step, lr_gamma)
+    if schedule == "cosine":
+        return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs), lr * lr_floor)
     return opt, None
 
 
@@ -151,7 +153,7 @@ def run_epochs(net, task: Task, schedule: Schedule, device, random: TorchRandom,
     """
     import torch
 
-    opt, sched = make_optimizer(net, schedule)
+    opt, sched = make_optimizer(net, schedule.epochs, **schedule.optimizer)
     cuda = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if cuda else None
     for epoch in range(1, schedule.epochs + 1):
@@ -172,7 +174,7 @@ def run_epochs(net, task: Task, schedule: Schedule, device, random: TorchRandom,
                     if not math.isfinite(value):
                         raise TrainingDiverged(
                             f"training diverged at epoch {epoch}, step {step + 1} (loss is {value}); "
-                            f"lower the learning rate (now {schedule.lr}).")
+                            f"lower the learning rate (now {opt.param_groups[0]['lr']:.3g}).")
                     if scaler is not None:
                         scaler.scale(loss).backward()
                         scaler.step(opt)

@@ -349,8 +349,8 @@ def train_supervised(
     }
     model = TrainedModel(net, model_config)
     task = SupervisedTask(images, model, sampler, config, (main_loss, warm_loss), dev, evaluate)
-    schedule = Schedule(epochs=int(config.epochs), steps=steps, batch_size=config.batch, crop=config.crop,
-                        optimizer=config.optimizer, lr=config.lr, momentum=config.momentum,
-                        weight_decay=config.weight_decay)
+    optimizer = {"name": config.optimizer, "lr": config.lr, "momentum": config.momentum,
+                 "weight_decay": config.weight_decay}
+    schedule = Schedule(int(config.epochs), steps, config.batch, config.crop, optimizer)
     stopped = yield from run_epochs(net, task, schedule, dev, random, stop)
     return finish(model, stopped, task.preview if stopped is None else None)
