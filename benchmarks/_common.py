@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 
 @dataclass
@@ -43,7 +43,8 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
 
 
 def format_table(rows: list[Row]) -> str:
-    head = f"| {'benchmark':<44} | {'figure':>12} | {'baseline / floor':<28} | {'value':>12} | {'ratio':>8} | {'goal':<16} | device |"
+    head = (f"| {'benchmark':<44} | {'figure':>12} | {'baseline / floor':<28} | {'value':>12} | {'ratio':>8} "
+            f"| {'goal':<16} | device |")
     lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
     for r in rows:
         lines.append(

@@ -80,7 +80,8 @@ def baseline_masks(images: list, pixel_um: float) -> dict:
 
 def score_all(images: list, gts: list, pixel_um: float, quick: bool) -> dict:
     """Pooled scores of every method on one set: {method: {metric: value}}."""
-    from napari_metastructures.core.igtt.engine import IgttConfig, run as run_igtt
+    from napari_metastructures.core.igtt.engine import IgttConfig
+    from napari_metastructures.core.igtt.engine import run as run_igtt
     from napari_metastructures.core.metrics import pooled_scores
     from napari_metastructures.core.topology import pooled_topology
 
@@ -101,9 +102,8 @@ def score_all(images: list, gts: list, pixel_um: float, quick: bool) -> dict:
 
 
 def run(quick: bool = False) -> list:
-    from _nellie import NELLIE_STATUS
-
     from _common import format_table
+    from _nellie import NELLIE_STATUS
 
     rows = []
     only = [w for w in os.environ.get("IGTT_SETS", "").split(",") if w]

@@ -6,9 +6,9 @@ any seeded pixel-wise family must do. Goal: pixel-wise families within 3x of it.
 from __future__ import annotations
 
 import numpy as np
+from _common import Row, median_time
 from scipy import ndimage as ndi
 
-from _common import Row, median_time
 from napari_metastructures.core.noise import make_noisy
 
 #: (row name, kind, params, pixel-wise)
@@ -52,7 +52,8 @@ def run(quick: bool = False) -> list[Row]:
     rows = []
     for name, kind, params, pixelwise in CASES:
         slow = not pixelwise
-        t = median_time(lambda: make_noisy(labels, kind, seed=0, **params), repeats=1 if slow else repeats,
+        t = median_time(lambda: make_noisy(labels, kind, seed=0, **params),  # noqa: B023 (timed now)
+                        repeats=1 if slow else repeats,
                         warmup=0 if slow else 1)
         floor_s = min(floor_s, median_time(floor, repeats=3))  # refresh: the machine is shared
         rows.append(Row(

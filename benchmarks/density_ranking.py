@@ -69,7 +69,7 @@ def ranking_holds(rows) -> bool:
 
 def markdown(rows, h) -> str:
     lines = [
-        f"| family | similarity (pooled) | per image, mean ± sd | plain Pearson (pooled) |",
+        "| family | similarity (pooled) | per image, mean ± sd | plain Pearson (pooled) |",
         "|---|---|---|---|",
     ]
     for name, pooled, mean, sd, plain in rows:

@@ -34,8 +34,16 @@ from napari_metastructures.core import baselines  # noqa: E402
 from napari_metastructures.core.metrics import pooled_scores  # noqa: E402
 from napari_metastructures.core.progress import drain  # noqa: E402
 from napari_metastructures.core.study import (  # noqa: E402
-    DEFAULT_LABELS, StudyConfig, figure_dice, figure_examples, figure_loss, paper_check, parse_label_specs,
-    run_study, split_indices, summary_table,
+    DEFAULT_LABELS,
+    StudyConfig,
+    figure_dice,
+    figure_examples,
+    figure_loss,
+    paper_check,
+    parse_label_specs,
+    run_study,
+    split_indices,
+    summary_table,
 )
 from napari_metastructures.core.supervised import SupervisedConfig  # noqa: E402
 from napari_metastructures.core.synthetic import er_network  # noqa: E402
@@ -207,8 +215,8 @@ def main(argv=None) -> int:
     clean = next(s for s in nuc_res.summary if s["labels"] == "cl")
     for loss in PU_LOSSES:
         extra = {"warmup_epochs": 2} if loss == "dmi" else {}
-        cfg = StudyConfig(labels=parse_label_specs("drop-instances:0.5"), training=replace(TRAINING, loss=loss, **extra),
-                          split=0.7, seed=SEED, device="cpu")
+        cfg = StudyConfig(labels=parse_label_specs("drop-instances:0.5"),
+                          training=replace(TRAINING, loss=loss, **extra), split=0.7, seed=SEED, device="cpu")
         pu[f"50% of instances, {loss}"] = drain(run_study(nuc[1], nuc[2], cfg, names=nuc[0], instances=nuc[3]), log)
     cfg = StudyConfig(labels=parse_label_specs("sample:0.5"), training=TRAINING, split=0.7, seed=SEED, device="cpu")
     pn = drain(run_study(nuc[1], nuc[2], cfg, names=nuc[0]), log)
@@ -217,7 +225,8 @@ def main(argv=None) -> int:
     pu_png = save_png(pu_figure({"complete masks, bce": complete, **pu_rows}), figs / "study_pu_dice.png")
     pu_lines = ["| training labels, loss | final Dice | best Dice (epoch) | final AUC | final ACC | s |",
                 "|---|---|---|---|---|---|",
-                f"| complete masks, bce | {clean['final_dice']:.3f} | {clean['best_dice']:.3f} ({clean['best_epoch']}) | "
+                f"| complete masks, bce | {clean['final_dice']:.3f} | {clean['best_dice']:.3f} "
+                f"({clean['best_epoch']}) | "
                 f"{clean['final_auc']:.3f} | {clean['final_accuracy']:.3f} | {clean['seconds']:.0f} |"]
     for name, res in pu_rows.items():
         s = res.summary[0]
@@ -243,7 +252,8 @@ def main(argv=None) -> int:
         "## Setup", "",
         f"- **nuclei**: {len(nuc[0])} images of `nuclei-dsb2018` (the paper's NUC data; central {SIZE} x {SIZE} "
         "crops at native resolution with at least 3 % foreground), complete masks and instance labels.",
-        f"- **ER**: {len(er[0])} synthetic ER networks (`er_network`, {SIZE} x {SIZE}, medium noise), ground-truth masks.",
+        f"- **ER**: {len(er[0])} synthetic ER networks (`er_network`, {SIZE} x {SIZE}, medium noise), "
+        "ground-truth masks.",
         f"- Split 70/30 with seed {SEED} (nuclei: {len(nuc_res.train_names)} train, {len(nuc_res.test_names)} test).",
         f"- Every run: a fresh U-Net ({t.encoder}, encoder depth {t.encoder_depth}, decoder {t.decoder_channels}, "
         f"random init), {t.optimizer.upper()} lr {t.lr} momentum {t.momentum} weight decay {t.weight_decay}, "

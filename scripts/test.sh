@@ -7,6 +7,6 @@ bash "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 # napari's canvas needs a real (virtual) X server; offscreen breaks Image layers.
 if [ "${QT_QPA_PLATFORM:-}" = "offscreen" ]; then unset QT_QPA_PLATFORM; fi
-# TODO(lead): enable after the tree is clean (ruff comes with the testing extra that bootstrap.sh installs)
-# "$ROOT/.venv/bin/ruff" check src tests benchmarks docs scripts
+# Lint first (ruff comes with the testing extra that bootstrap.sh installs).
+"$ROOT/.venv/bin/ruff" check src tests benchmarks docs scripts
 exec "$ROOT/.venv/bin/python" -m pytest "$@"

@@ -167,9 +167,9 @@ def test_topology_columns_honour_the_valid_mask(tmp_path):
     assert main(["evaluate", pred, gt, "--valid", str(tmp_path / "valid"), "--protocol", "oracle",
                  "--out", str(out)]) == 0
     rows = _rows(out)
-    l, m = rows["honest", "l"], rows["honest", "m"]
-    assert float(l["skel_precision"]) == pytest.approx(14 / 17) and float(l["skel_recall"]) == 1.0
-    assert float(l["cldice"]) == pytest.approx(28 / 31)
+    lo, m = rows["honest", "l"], rows["honest", "m"]
+    assert float(lo["skel_precision"]) == pytest.approx(14 / 17) and float(lo["skel_recall"]) == 1.0
+    assert float(lo["cldice"]) == pytest.approx(28 / 31)
     assert float(m["skel_precision"]) == 1.0 and float(m["skel_recall"]) == pytest.approx(9 / 13)
     assert float(m["cldice"]) == pytest.approx(9 / 11)
     # the oracle's best cut of a 0/1 mask is the mask itself, so its topology is the same by hand

@@ -6,10 +6,19 @@ import pytest
 import torch
 
 from napari_metastructures.core.igtt.candidates import (
-    calibrate, candidate_scores, polarity, select, select_batch,
+    calibrate,
+    candidate_scores,
+    polarity,
+    select,
+    select_batch,
 )
 from napari_metastructures.core.igtt.dmi import (
-    dmi_candidate_scores, dmi_candidate_scores_det, dmi_determinant, dmi_loss, soft_iou_loss, thresholds,
+    dmi_candidate_scores,
+    dmi_candidate_scores_det,
+    dmi_determinant,
+    dmi_loss,
+    soft_iou_loss,
+    thresholds,
 )
 from napari_metastructures.core.igtt.ems import ems, ems_points, interior_count, skeleton
 from napari_metastructures.core.training_data import CropSampler, as_slices, normalize, preprocess

@@ -108,7 +108,8 @@ def test_cli_lists_every_subcommand():
 
     for name in cli.SUBCOMMANDS:
         importlib.import_module(f"napari_metastructures.cli.{name}")
-    out = subprocess.run([str(Path(sys.executable).with_name("metastructures")), "--help"], capture_output=True, text=True)
+    out = subprocess.run([str(Path(sys.executable).with_name("metastructures")), "--help"], capture_output=True,
+                         text=True)
     assert out.returncode == 0
     for name in cli.SUBCOMMANDS:
         assert name in out.stdout

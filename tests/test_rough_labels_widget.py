@@ -26,6 +26,7 @@ def er_pair():
     return er_network((96, 96), seed=5)
 
 
+@pytest.mark.slow
 def test_trains_from_sampled_noisy_labels(make_napari_viewer, qtbot, er_pair):
     """Labels from the 'Noisy labels' widget (10% sampled, 255 = not sampled) work as they are."""
     image, mask = er_pair
@@ -58,6 +59,7 @@ def test_trains_from_sampled_noisy_labels(make_napari_viewer, qtbot, er_pair):
     np.testing.assert_array_equal(out.data, (prob.data > 0.5).astype(np.uint8))
 
 
+@pytest.mark.slow
 def test_scribbles_map_back_to_their_class_values(make_napari_viewer, qtbot, er_pair):
     """Scribble mode: 0 = not annotated; classes 1 (background) and 2 (structure)."""
     image, mask = er_pair
@@ -76,12 +78,14 @@ def test_scribbles_map_back_to_their_class_values(make_napari_viewer, qtbot, er_
     assert out.metadata["params"]["unlabelled_is_ignore"] is True
 
 
+@pytest.mark.slow
 def test_stop_save_load_predict(make_napari_viewer, qtbot, er_pair, tmp_path):
     image, mask = er_pair
     viewer = make_napari_viewer()
     viewer.add_image(image, name="er")
     viewer.add_labels(mask, name="mask")
     widget = tiny(RoughLabelsWidget(viewer), epochs=100)
+    viewer.window.add_dock_widget(widget)  # docked: napari refreshes its layer choices
     widget.steps.value = 3
     panel = widget.panel
     with qtbot.waitSignal(panel.epoch_done, timeout=TIMEOUT):
@@ -108,6 +112,7 @@ def test_bad_label_layers_are_refused_with_a_reason(make_napari_viewer, er_pair)
     viewer.add_image(image, name="er")
     float_mask = viewer.add_image(mask.astype(np.float32), name="float_mask")
     widget = tiny(RoughLabelsWidget(viewer))
+    viewer.window.add_dock_widget(widget)  # docked: napari refreshes its layer choices
     panel = widget.panel
     widget.label_layer.value = float_mask  # a mask opened as a float Image layer
     assert not panel.run_button.enabled

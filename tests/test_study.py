@@ -137,7 +137,8 @@ def test_study_cli(tmp_path):
     out = tmp_path / "study"
     args = ["study", "--images", str(tmp_path / "img"), "--masks", str(tmp_path / "msk"),
             "--labels", "cl,dilate", "--epochs", "2", "--steps-per-epoch", "1", "--batch", "2", "--crop", "64",
-            "--encoder-depth", "3", "--decoder-channels", "32,16,8", "--device", "cpu", "--loss", "weighted-bce", "--out", str(out)]
+            "--encoder-depth", "3", "--decoder-channels", "32,16,8", "--device", "cpu", "--loss", "weighted-bce",
+            "--out", str(out)]
     assert main(args) == 0
     for name in ("results.csv", "summary.csv", "report.md", "config.json", "fig1_test_dice.png",
                  "fig2_train_loss.png", "fig5_examples.png"):

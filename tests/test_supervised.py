@@ -8,13 +8,13 @@ import torch
 from napari_metastructures.core.model import TrainedModel
 from napari_metastructures.core.noise import make_noisy
 from napari_metastructures.core.progress import EpochResult, drain
-from napari_metastructures.core.training import TrainResult
 from napari_metastructures.core.supervised import (
     SupervisedConfig,
     labels_from_probability,
     prepare_labels,
     train_supervised,
 )
+from napari_metastructures.core.training import TrainResult
 from napari_metastructures.core.validate import InputError
 
 pytestmark = pytest.mark.slow

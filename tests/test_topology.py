@@ -14,7 +14,8 @@ import math
 import numpy as np
 import pytest
 
-from napari_metastructures.core import metrics, topology as t
+from napari_metastructures.core import metrics
+from napari_metastructures.core import topology as t
 from napari_metastructures.core.validate import InputError
 
 SHAPE = (9, 24)

@@ -1,4 +1,5 @@
 """All widget tooltips in one place, one dict per widget."""
+from .core.validate import IGNORE_VALUE
 
 NOISY_LABELS: dict[str, str] = {
     "source": "Clean Labels layer (0 = background, 1..M-1 = classes). It is never modified.",
@@ -81,7 +82,8 @@ ROUGH_LABELS: dict[str, str] = {
     "image": "The greyscale image to segment (2D, or a stack / time-lapse trained slice by slice).",
     "labels": "Rough labels with the image's shape: 0 = background, 1..M = classes, and the ignore value "
     "for pixels that were not annotated. Output of the 'Noisy labels' widget works as is.",
-    "ignore_value": "Label value left out of training (255 = 'not sampled' in the 'Noisy labels' widget).",
+    "ignore_value": f"Label value left out of training ({IGNORE_VALUE} = 'not sampled' in the 'Noisy labels' "
+    "widget).",
     "scribbles": "Scribble mode: 0 means 'not annotated' and is ignored; paint class 1 (e.g. background) "
     "and class 2 (e.g. foreground) where you are sure.",
     "slices": "For stacks: which slices along the first axis to train on, e.g. 'all' or '0-4,7'. "

@@ -1,9 +1,12 @@
-"""Small pieces shared by the widgets' forms: layer choices, input checks, layout, message text."""
+"""Small pieces shared by the widgets' forms: layer pickers, input checks, layout, message text.
+
+Layer dropdowns are refreshed by napari: a docked widget's ``reset_choices`` is called whenever a
+layer is inserted, removed, reordered or renamed, and a magicgui ``Container`` passes that on to
+every dropdown in it (a ``choices`` callable is then called again).
+"""
 from __future__ import annotations
 
-from typing import Optional
-
-from magicgui.widgets import CheckBox, Container
+from magicgui.widgets import CheckBox, Container, PushButton, create_widget
 
 from ..core.device import DeviceError
 from ..core.progress import OutOfMemoryAdvice
@@ -18,7 +21,23 @@ def image_layers(viewer) -> list:
             if isinstance(layer, Image) and not layer.metadata.get("probability_of")]
 
 
-def parse_slices(text: str, n: int, name: str = "slices") -> Optional[list]:
+def layer_picker(kind: type, name: str, label: str, nullable: bool = False):
+    """A dropdown of the viewer's layers of class ``kind`` (e.g. ``napari.layers.Labels``).
+
+    magicgui's napari type registration fills it from the viewer the widget is docked in (before
+    docking, from the current viewer), so it needs no ``choices`` of its own.
+    """
+    return create_widget(annotation=kind, name=name, label=label, options={"nullable": nullable})
+
+
+def button_row(*buttons: PushButton) -> Container:
+    """Buttons side by side, without margins."""
+    row = Container(widgets=list(buttons), layout="horizontal", labels=False)
+    row.margins = (0, 0, 0, 0)
+    return row
+
+
+def parse_slices(text: str, n: int, name: str = "slices") -> list | None:
     """``"all"`` or ``""`` -> None; ``"0-4, 7"`` -> ``[0, 1, 2, 3, 4, 7]`` (checked against ``n``)."""
     text = (text or "").strip().lower()
     if text in ("", "all"):
@@ -36,7 +55,7 @@ def parse_slices(text: str, n: int, name: str = "slices") -> Optional[list]:
     return picked
 
 
-def image_problem(layer, crop: int, cache: Optional[dict] = None) -> str:
+def image_problem(layer, crop: int, cache: dict | None = None) -> str:
     """Why ``layer`` cannot be a training image ("" if it can). Results are cached per data array."""
     from napari.layers import Image
 

@@ -18,7 +18,7 @@ class FrozenLayer:
     metadata: dict = field(default_factory=dict)
 
     @classmethod
-    def from_layer(cls, layer) -> "FrozenLayer":
+    def from_layer(cls, layer) -> FrozenLayer:
         return cls(
             name=layer.name,
             data=np.array(layer.data, copy=True),

@@ -1,38 +1,94 @@
-"""Save, Load, Predict and Export of the run panel (:class:`~._run_panel.RunPanel` mixes this in).
+"""Save, Load, Predict and Export: the model half of the run panel, owned by :class:`~._run_panel.RunPanel`.
 
-These act on the panel's current model and latest mask layers; Predict runs in a worker thread and
-can be stopped like a training run.
+:class:`ModelActions` holds the current model and its widgets. It acts on the panel's latest mask
+layers; Predict runs as the panel's background job and can be stopped like a training run.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+from magicgui.widgets import ComboBox, Label, PushButton
 
 from .. import __version__
+from .._tooltips import COMMON
 from ..core.device import DeviceError, resolve_device
 from ..core.validate import InputError
-from ._forms import image_problem, user_message
+from ._forms import button_row, image_layers, image_problem, user_message
 from ._layers import FrozenLayer
 from ._workers import _predict, avoid_triton_llvm_clash
+
+if TYPE_CHECKING:
+    from ._run_panel import RunPanel
 
 log = logging.getLogger(__name__)
 MODEL_FILTER = "napari-metastructures model (*.pt);;All files (*)"
 
 
 class ModelActions:
-    """The model half of the run panel; expects the panel's widgets and run state."""
+    """The current model, and Save, Load, Predict and Export with their buttons.
 
-    def _set_model(self, model) -> None:
+    Parameters
+    ----------
+    panel : RunPanel
+        The owner. Used only through its public members: ``viewer``, ``method``, ``suffix``,
+        ``native``, ``device``, ``timing``, ``running``, ``closed``, ``mask_layers``, ``outputs``
+        (its :class:`~._outputs.OutputLayers`), ``predicted``, ``notify_error()`` and
+        ``start_prediction()``.
+
+    Attributes
+    ----------
+    model : TrainedModel or None
+        What Save writes and Predict uses: the last trained or loaded model.
+    """
+
+    def __init__(self, panel: RunPanel) -> None:
+        self.panel = panel
+        self.model = None
+        self.info = Label(value="model: none yet (run, or load one)")
+        self.info.native.setWordWrap(True)
+        self.save_button = PushButton(text="Save model…", enabled=False, tooltip=COMMON["save_model"])
+        self.load_button = PushButton(text="Load model…", tooltip=COMMON["load_model"])
+        self.predict_on = ComboBox(label="predict on", choices=self._image_choices, tooltip=COMMON["predict_on"])
+        self.predict_button = PushButton(text="Predict", enabled=False, tooltip=COMMON["predict"])
+        self.export_button = PushButton(text="Export mask…", enabled=False, tooltip=COMMON["export_mask"])
+        self.save_button.changed.connect(self._ask_save)
+        self.load_button.changed.connect(self._ask_load)
+        self.predict_button.changed.connect(self.predict)
+        self.export_button.changed.connect(self._ask_export)
+        self.predict_on.changed.connect(self.update_buttons)
+
+    def widgets(self) -> list:
+        """The panel's rows for the model: model line, Save/Load, "predict on", Predict/Export."""
+        return [self.info, button_row(self.save_button, self.load_button), self.predict_on,
+                button_row(self.predict_button, self.export_button)]
+
+    def _image_choices(self, _widget=None) -> list:
+        return image_layers(self.panel.viewer)
+
+    def set_model(self, model) -> None:
+        """Make ``model`` the current one and describe it."""
         self.model = model
         m = (getattr(model, "config", {}) or {}).get("model", {})
         epochs = len(getattr(model, "history", []) or [])
-        self.model_info.value = (f"model: {m.get('arch', '?')} / {m.get('encoder', '?')}, "
-                                 f"{m.get('classes', 1)} output(s), {epochs} epoch(s) trained")
-        self._update_buttons()
+        self.info.value = (f"model: {m.get('arch', '?')} / {m.get('encoder', '?')}, "
+                           f"{m.get('classes', 1)} output(s), {epochs} epoch(s) trained")
+        self.update_buttons()
+
+    def update_buttons(self, *_) -> None:
+        """Enable what can be done now: nothing while the panel runs, Save/Predict with a model."""
+        panel = self.panel
+        if panel.closed:
+            return
+        idle, model = not panel.running, self.model is not None
+        self.save_button.enabled = idle and model
+        self.load_button.enabled = idle
+        self.predict_button.enabled = idle and model and self.predict_on.value is not None
+        self.export_button.enabled = idle and any(layer in panel.viewer.layers for layer in panel.mask_layers)
 
     def save_model(self, path) -> Path:
         """Save the current model to ``path`` (one file, written atomically)."""
@@ -45,60 +101,47 @@ class ModelActions:
         from ..core import load_model as open_model
 
         avoid_triton_llvm_clash()
-        self._set_model(open_model(path))
+        self.set_model(open_model(path))
 
     def predict(self, *_) -> None:
-        """Segment the 'predict on' layer with the current model, in a worker thread."""
-        from napari.qt.threading import create_worker
-
-        layer = self.predict_on.value
-        if self.model is None or layer is None or self._running:
+        """Segment the "predict on" layer with the current model, in a worker thread."""
+        panel, layer = self.panel, self.predict_on.value
+        if self.model is None or layer is None or panel.running:
             return
         avoid_triton_llvm_clash()
         try:
             problem = image_problem(layer, crop=1)
             if problem:
                 raise InputError(problem)
-            frozen, choice = FrozenLayer.from_layer(layer), resolve_device(self.device.value)
+            frozen, choice = FrozenLayer.from_layer(layer), resolve_device(panel.device.value)
         except (InputError, DeviceError) as err:
-            self._notify_error(str(err))
+            panel.notify_error(str(err))
             return
-        self._stop.clear()
-        self._done.clear()
-        self._predicting = True
-        self._set_running(True)
-        self.timing.value = f"predicting '{frozen.name}' on {choice.name}…"
-        self.worker = create_worker(_predict, self.model, frozen, choice.device, self._stop.is_set, self._done,
-                                    _start_thread=False, _ignore_errors=True)
-        self.worker.returned.connect(partial(self._on_predicted, frozen, choice))
-        self.worker.errored.connect(lambda err: self._notify_error(user_message(err, "Predict")))
-        self.worker.finished.connect(self._predict_finished)
-        self.worker.start()
-
-    def _predict_finished(self) -> None:
-        self._predicting = False
-        if not self._closed:
-            self._set_running(False)
+        panel.start_prediction(_predict, self.model, frozen, choice.device,
+                               returned=partial(self._on_predicted, frozen, choice),
+                               errored=lambda err: panel.notify_error(user_message(err, "Predict")))
+        panel.timing.value = f"predicting '{frozen.name}' on {choice.name}…"
 
     def _on_predicted(self, frozen: FrozenLayer, choice, out) -> None:
-        if self._closed:
+        panel = self.panel
+        if panel.closed:
             return
         if out is None:
-            self.timing.value = f"prediction of '{frozen.name}' stopped; nothing written"
+            panel.timing.value = f"prediction of '{frozen.name}' stopped; nothing written"
             return
-        meta = {"method": self.method, "source": frozen.name, "slices": "all", "status": "predicted",
+        meta = {"method": panel.method, "source": frozen.name, "slices": "all", "status": "predicted",
                 "params": dict(self.model.config), "device": choice.device, "device_name": choice.name,
                 "version": __version__, "model_version": self.model.version}
-        name = f"{frozen.name}{self.suffix}"
-        self.mask_layers = [self._write_outputs(name, f"{name}_prob", *out, frozen, meta)]
-        self.timing.value = f"predicted '{frozen.name}' into '{name}'"
-        self.predicted.emit(self.mask_layers[0])
+        name = f"{frozen.name}{panel.suffix}"
+        panel.mask_layers = [panel.outputs.write(name, f"{name}_prob", *out, frozen, meta)]
+        panel.timing.value = f"predicted '{frozen.name}' into '{name}'"
+        panel.predicted.emit(panel.mask_layers[0])
 
     def export_masks(self, path) -> list:
         """Write the latest mask layer(s) as TIFF with scale; into folder ``path`` when several."""
         from ..io import write_tiff
 
-        layers = [layer for layer in self.mask_layers if layer in self.viewer.layers]
+        layers = [layer for layer in self.panel.mask_layers if layer in self.panel.viewer.layers]
         if not layers:
             raise InputError("no mask to export yet: run or predict first.")
         path = Path(path)
@@ -112,25 +155,27 @@ class ModelActions:
     def _ask_save(self, *_) -> None:
         from qtpy.QtWidgets import QFileDialog
 
-        path, _f = QFileDialog.getSaveFileName(self.native, "Save model", f"{self.method}_model.pt", MODEL_FILTER)
+        path, _f = QFileDialog.getSaveFileName(self.panel.native, "Save model", f"{self.panel.method}_model.pt",
+                                               MODEL_FILTER)
         if path:
             self._guard(lambda: self.save_model(path), f"Saved the model to {path}", "Save model")
 
     def _ask_load(self, *_) -> None:
         from qtpy.QtWidgets import QFileDialog
 
-        path, _f = QFileDialog.getOpenFileName(self.native, "Load model", "", MODEL_FILTER)
+        path, _f = QFileDialog.getOpenFileName(self.panel.native, "Load model", "", MODEL_FILTER)
         if path:
             self._guard(lambda: self.load_model(path), f"Loaded the model from {path}", "Load model")
 
     def _ask_export(self, *_) -> None:
         from qtpy.QtWidgets import QFileDialog
 
-        if len(self.mask_layers) > 1:
-            path = QFileDialog.getExistingDirectory(self.native, "Export the masks into a folder")
+        masks, parent = self.panel.mask_layers, self.panel.native
+        if len(masks) > 1:
+            path = QFileDialog.getExistingDirectory(parent, "Export the masks into a folder")
         else:
-            name = self.mask_layers[0].name if self.mask_layers else "mask"
-            path, _f = QFileDialog.getSaveFileName(self.native, "Export mask", f"{name}.tif", "TIFF (*.tif *.tiff)")
+            name = masks[0].name if masks else "mask"
+            path, _f = QFileDialog.getSaveFileName(parent, "Export mask", f"{name}.tif", "TIFF (*.tif *.tiff)")
         if path:
             self._guard(lambda: self.export_masks(path), f"Exported to {path}", "Export mask")
 
@@ -141,6 +186,6 @@ class ModelActions:
             action()
         except Exception as err:  # shown to the user, never a traceback in the viewer
             log.exception(what)
-            self._notify_error(user_message(err, what))
+            self.panel.notify_error(user_message(err, what))
         else:
             show_info(done)

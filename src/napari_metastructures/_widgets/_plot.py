@@ -6,8 +6,6 @@ stall budget (measured in benchmarks/bench_widget_responsiveness.py).
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 from magicgui.widgets import Container
 
@@ -22,7 +20,7 @@ class EpochPlot(Container):
     Drawing the tick text takes 20-100 ms, too long for the GUI thread.
     """
 
-    def __init__(self, fg_label: str = "foreground %", theme: Optional[str] = None) -> None:
+    def __init__(self, fg_label: str = "foreground %", theme: str | None = None) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
@@ -78,7 +76,7 @@ class EpochPlot(Container):
         self._agg.draw()
         return np.array(self._agg.buffer_rgba())
 
-    def show(self, rgba: np.ndarray, points: Optional[list] = None) -> None:
+    def show(self, rgba: np.ndarray, points: list | None = None) -> None:
         """Show a rendered image (GUI thread)."""
         from qtpy.QtGui import QImage, QPixmap
 

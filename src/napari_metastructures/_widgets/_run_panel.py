@@ -1,16 +1,17 @@
 """The run panel shared by the training widgets (iGTT, rough labels): one implementation of both.
 
 Device choice, Run/Stop, progress with elapsed and remaining time, a live plot, streaming of previews
-into output layers, Save/Load/Predict/Export (:mod:`._model_actions`), and input checks. The widget
-hands the panel a :class:`~._workers.RunRequest` built from inputs frozen at launch; training and
-prediction run in a napari ``thread_worker`` (see :mod:`._workers`).
+into output layers, input checks, and Save/Load/Predict/Export (a :class:`~._model_actions.ModelActions`
+the panel owns). The widget hands the panel a :class:`~._workers.RunRequest` built from inputs frozen
+at launch; training and prediction run in a napari ``thread_worker`` (see :mod:`._workers`).
+Layer changes reach the panel through ``reset_choices``, which napari calls on the docked widget.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, ProgressBar, PushButton
@@ -21,14 +22,14 @@ from .. import __version__
 from .._tooltips import COMMON
 from ..core.device import DeviceError, available_devices, resolve_device
 from ..core.validate import InputError
-from ._forms import fmt_seconds, image_layers, user_message
-from ._layers import FrozenLayer, unique_name, upsert_layer
+from ._forms import button_row, fmt_seconds, user_message
+from ._layers import FrozenLayer
 from ._model_actions import ModelActions
+from ._outputs import OutputLayers
 from ._plot import EpochPlot
 from ._workers import RunRequest, _train_stream, avoid_triton_llvm_clash, preload_training_modules
 
 log = logging.getLogger(__name__)
-LAYER_EVENTS = ("inserted", "removed", "reordered", "renamed")
 
 
 class _CloseWatcher(QObject):
@@ -44,7 +45,7 @@ class _CloseWatcher(QObject):
         return False
 
 
-class RunPanel(ModelActions, Container):
+class RunPanel(Container):
     """Device, Run/Stop, progress, live plot, and Save/Load/Predict/Export for one widget.
 
     Parameters
@@ -58,10 +59,15 @@ class RunPanel(ModelActions, Container):
         ``prepare() -> RunRequest``; may raise InputError, shown as a notification.
     validate : callable
         ``validate() -> str``: why the inputs cannot run, or "" when they can.
-    on_layers_changed : callable, optional
-        Called when layers are added, removed, reordered or renamed (before re-validating).
     fg_label : str
         Right-axis label of the plot.
+
+    Attributes
+    ----------
+    models : ModelActions
+        The model with Save, Load, Predict, Export; its widgets are also here (``predict_on``...).
+    mask_layers : list
+        Mask layers of the latest run or prediction (Export writes these).
     """
 
     started = Signal()
@@ -70,19 +76,18 @@ class RunPanel(ModelActions, Container):
     predicted = Signal(object)  # the mask layer written by Predict
 
     def __init__(self, viewer, method: str, suffix: str, prepare: Callable, validate: Callable[[], str],
-                 on_layers_changed: Optional[Callable] = None, fg_label: str = "foreground %") -> None:
+                 fg_label: str = "foreground %") -> None:
         self.viewer, self.method, self.suffix = viewer, method, suffix
-        self._prepare, self._validate, self._on_layers = prepare, validate, on_layers_changed
-        self.model = None
+        self._prepare, self._validate = prepare, validate
         self.worker = None
         self.status = "idle"
-        self.mask_layers: list = []  # masks of the latest run or prediction (Export writes these)
-        self._made: list = []  # every output layer made, for "clear previous results"
+        self.mask_layers: list = []
+        self.outputs = OutputLayers(viewer, suffix)
         self._stop, self._done, self._shown_event = threading.Event(), threading.Event(), threading.Event()
         self._done.set()
         self._closed = self._running = self._predicting = False
-        self._request: Optional[RunRequest] = None
-        self._outputs: list = []  # (mask name, prob name) per input of the current run
+        self._request: RunRequest | None = None
+        self._output_names: list = []  # (mask name, prob name) per input of the current run
         self._t0, self._last, self._epoch_seconds, self._shown = 0.0, None, [], False
         self._device = None
 
@@ -98,22 +103,13 @@ class RunPanel(ModelActions, Container):
         self.progress.native.setFormat("not started")  # "epoch %v / %m" from the first Run
         self.timing = Label(value="")
         self.plot = EpochPlot(fg_label, getattr(viewer, "theme", None))
-        self.model_info = Label(value="model: none yet (run, or load one)")
-        self.save_button = PushButton(text="Save model…", enabled=False, tooltip=COMMON["save_model"])
-        self.load_button = PushButton(text="Load model…", tooltip=COMMON["load_model"])
-        self.predict_on = ComboBox(label="predict on", choices=self._image_choices,
-                                   tooltip=COMMON["predict_on"])
-        self.predict_button = PushButton(text="Predict", enabled=False, tooltip=COMMON["predict"])
-        self.export_button = PushButton(text="Export mask…", enabled=False, tooltip=COMMON["export_mask"])
-        rows = [Container(widgets=pair, layout="horizontal", labels=False) for pair in (
-            [self.run_button, self.stop_button], [self.save_button, self.load_button],
-            [self.predict_button, self.export_button])]
-        for row in rows:
-            row.margins = (0, 0, 0, 0)
-        super().__init__(widgets=[self.device, self.device_info, self.clear_previous, self.problem, rows[0],
-                                  self.progress, self.timing, self.plot, self.model_info, rows[1],
-                                  self.predict_on, rows[2]])
-        for label in (self.device_info, self.problem, self.timing, self.model_info):
+        self.models = m = ModelActions(self)
+        self.predict_on, self.save_button, self.load_button, self.predict_button, self.export_button = (
+            m.predict_on, m.save_button, m.load_button, m.predict_button, m.export_button)
+        super().__init__(widgets=[self.device, self.device_info, self.clear_previous, self.problem,
+                                  button_row(self.run_button, self.stop_button), self.progress, self.timing,
+                                  self.plot, *m.widgets()])
+        for label in (self.device_info, self.problem, self.timing):
             label.native.setWordWrap(True)
         self.problem.native.setStyleSheet("color: #f5a442")
 
@@ -123,13 +119,6 @@ class RunPanel(ModelActions, Container):
         self.device.changed.connect(self.refresh)
         self.run_button.changed.connect(self.run)
         self.stop_button.changed.connect(self.stop)
-        self.save_button.changed.connect(self._ask_save)
-        self.load_button.changed.connect(self._ask_load)
-        self.predict_button.changed.connect(self.predict)
-        self.export_button.changed.connect(self._ask_export)
-        self.predict_on.changed.connect(self._update_buttons)
-        for name in LAYER_EVENTS:
-            getattr(viewer.layers.events, name).connect(self._layers_changed)
         self._watch_close()
         preload_training_modules()
         self.refresh()
@@ -140,15 +129,41 @@ class RunPanel(ModelActions, Container):
         """True while a training run or a prediction is in progress."""
         return self._running
 
-    def _image_choices(self, _widget=None) -> list:
-        return image_layers(self.viewer)
+    @property
+    def closed(self) -> bool:
+        """True once the viewer or the widget is closing; late signals are then dropped."""
+        return self._closed
 
-    def _layers_changed(self, *_) -> None:
+    @property
+    def model(self):
+        """The current model (trained or loaded), or None."""
+        return self.models.model
+
+    @model.setter
+    def model(self, model) -> None:
+        self.models.model = model
+
+    def save_model(self, path):
+        """Save the current model to ``path``; see :meth:`ModelActions.save_model`."""
+        return self.models.save_model(path)
+
+    def load_model(self, path) -> None:
+        """Load a model saved by this plugin; see :meth:`ModelActions.load_model`."""
+        self.models.load_model(path)
+
+    def predict(self, *_) -> None:
+        """Segment the "predict on" layer with the current model, in a worker thread."""
+        self.models.predict()
+
+    def export_masks(self, path) -> list:
+        """Write the latest mask layer(s) as TIFF; see :meth:`ModelActions.export_masks`."""
+        return self.models.export_masks(path)
+
+    def reset_choices(self, *_) -> None:
+        """Layers changed (napari calls this on the docked widget): new choices, then re-validate."""
         if self._closed:
             return
-        if self._on_layers is not None:
-            self._on_layers()
-        self.predict_on.reset_choices()
+        super().reset_choices()
         self.refresh()
 
     def refresh(self, *_) -> str:
@@ -166,17 +181,8 @@ class RunPanel(ModelActions, Container):
             self.run_button.tooltip = f"Cannot run: {problem}" if problem else COMMON["run"]
             self.problem.value = f"⚠ {problem}" if problem else ""
             self.problem.visible = bool(problem)
-        self._update_buttons()
+        self.models.update_buttons()
         return problem
-
-    def _update_buttons(self, *_) -> None:
-        if self._closed:
-            return
-        idle, model = not self._running, self.model is not None
-        self.save_button.enabled = idle and model
-        self.load_button.enabled = idle
-        self.predict_button.enabled = idle and model and self.predict_on.value is not None
-        self.export_button.enabled = idle and any(layer in self.viewer.layers for layer in self.mask_layers)
 
     def _set_running(self, running: bool) -> None:
         self._running = running
@@ -184,7 +190,7 @@ class RunPanel(ModelActions, Container):
         self.device.enabled = not running
         if running:
             self.run_button.enabled = False
-            self._update_buttons()
+            self.models.update_buttons()
             self._clock.start()
         else:
             self._clock.stop()
@@ -203,28 +209,16 @@ class RunPanel(ModelActions, Container):
             request = self._prepare()
             choice = resolve_device(self.device.value)
         except (InputError, DeviceError) as err:
-            self._notify_error(str(err))
+            self.notify_error(str(err))
             return
-        self._request, self._device, self._outputs = request, choice, []
-        if self.clear_previous.value:  # our own layers of these names are reused in place (fast)
-            base = [(f"{f.name}{self.suffix}", f"{f.name}{self.suffix}_prob") for f in request.inputs]
-            self.clear_results(keep={name for pair in base for name in pair})
-        for frozen in request.inputs:
-            mask = f"{frozen.name}{self.suffix}"
-            if not (self.clear_previous.value and self._is_ours(mask)):
-                mask = unique_name(self.viewer, mask)
-            prob = f"{mask}_prob"
-            if not (self.clear_previous.value and self._is_ours(prob)):
-                prob = unique_name(self.viewer, prob)
-            self._outputs.append((mask, prob))
+        self._request, self._device = request, choice
+        self._output_names = self.outputs.names(request.inputs, reuse=bool(self.clear_previous.value))
         self._last, self.status, self._epoch_seconds, self._shown = None, "running", [], False
         self._t0 = time.perf_counter()
         # empty output layers now: adding layers is the slow part (~0.5 s), better at the click than mid-run
-        self.mask_layers = [self._write_outputs(*names, np.zeros(f.data.shape, np.uint8),
-                                                np.zeros(f.data.shape, np.float32), f, self._metadata(f, i))
-                            for i, (names, f) in enumerate(zip(self._outputs, request.inputs))]
-        self._stop.clear()
-        self._done.clear()
+        self.mask_layers = [self.outputs.write(*names, np.zeros(f.data.shape, np.uint8),
+                                               np.zeros(f.data.shape, np.float32), f, self._metadata(f, i))
+                            for i, (names, f) in enumerate(zip(self._output_names, request.inputs))]
         self.plot.reset()
         self.progress.max, self.progress.value = max(1, int(request.params.get("epochs", 1))), 0
         self.progress.native.setFormat("epoch %v / %m")
@@ -238,9 +232,34 @@ class RunPanel(ModelActions, Container):
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
         self._t0 = time.perf_counter()
-        self._set_running(True)
+        self._begin(predicting=False)
         self.started.emit()
         self.worker.start()
+
+    def start_prediction(self, function: Callable, *args, returned: Callable, errored: Callable) -> None:
+        """Run ``function(*args, stop_requested, done)`` in a worker thread as the panel's job (Stop
+        makes ``stop_requested()`` True; it sets ``done`` when it leaves); its outcome goes to
+        ``returned(value)`` or ``errored(error)`` on the GUI thread."""
+        from napari.qt.threading import create_worker
+
+        self.worker = create_worker(function, *args, self._stop.is_set, self._done,
+                                    _start_thread=False, _ignore_errors=True)
+        self.worker.returned.connect(returned)
+        self.worker.errored.connect(errored)
+        self.worker.finished.connect(self._prediction_finished)
+        self._begin(predicting=True)
+        self.worker.start()
+
+    def _begin(self, predicting: bool) -> None:
+        self._stop.clear()
+        self._done.clear()
+        self._predicting = predicting
+        self._set_running(True)
+
+    def _prediction_finished(self) -> None:
+        self._predicting = False
+        if not self._closed:
+            self._set_running(False)
 
     def stop(self, *_) -> None:
         """Ask the run to end after the current batch; the last preview and the model are kept."""
@@ -280,47 +299,10 @@ class RunPanel(ModelActions, Container):
         self._tick()
         if outputs is not None:
             self._shown = True
-            self.mask_layers = [self._write_outputs(*names, *pair, self._request.inputs[i],
-                                                    self._metadata(self._request.inputs[i], i))
-                                for i, (names, pair) in enumerate(zip(self._outputs, outputs))]
+            self.mask_layers = [self.outputs.write(*names, *pair, self._request.inputs[i],
+                                                   self._metadata(self._request.inputs[i], i))
+                                for i, (names, pair) in enumerate(zip(self._output_names, outputs))]
         self.epoch_done.emit(result)
-
-    def _write_outputs(self, mask_name: str, prob_name: str, mask, prob, frozen: FrozenLayer, meta: dict):
-        """Update (or add) the probability and mask layers; returns the mask layer.
-
-        An existing layer only gets new data and metadata (no scale/translate/style writes: they
-        cost ~50 ms of napari events per update, and the user's display settings stay).
-        """
-        from napari.layers import Image, Labels
-
-        def put(name, data, kind, metadata, **style):
-            layer = self.viewer.layers[name] if name in self.viewer.layers else None
-            if isinstance(layer, kind) and layer.data.shape == data.shape and layer.data.dtype == data.dtype:
-                layer.data, layer.metadata = data, metadata
-                return layer
-            return upsert_layer(self.viewer, name, data, kind="labels" if kind is Labels else "image",
-                                scale=frozen.scale, translate=frozen.translate, metadata=metadata, **style)
-
-        layers = [put(prob_name, prob, Image, {**meta, "probability_of": mask_name}, colormap="magma",
-                      contrast_limits=(0.0, 1.0), blending="additive", visible=False),
-                  put(mask_name, mask, Labels, meta, opacity=0.6)]
-        self._made += [layer for layer in layers if all(layer is not m for m in self._made)]
-        return layers[1]
-
-    def _drop_outputs(self) -> None:
-        for names in self._outputs:
-            for name in names:
-                if name in self.viewer.layers:
-                    layer = self.viewer.layers[name]
-                    self._made = [m for m in self._made if m is not layer]
-                    self.viewer.layers.remove(layer)
-        self.mask_layers = []
-
-    def _update_metadata(self) -> None:
-        for i, frozen in enumerate(self._request.inputs):
-            for name in self._outputs[i]:
-                if name in self.viewer.layers:
-                    self.viewer.layers[name].metadata = self._metadata(frozen, i)
 
     def _tick(self) -> None:
         if self._closed or not self._running or self._predicting or self._request is None:
@@ -338,14 +320,14 @@ class RunPanel(ModelActions, Container):
         """``result`` is the engine's TrainResult."""
         self.status = "stopped" if self._stop.is_set() else "finished"
         if not self._closed and result is not None:
-            self._set_model(result.model)
+            self.models.set_model(result.model)
 
     def _on_error(self, err: BaseException) -> None:
         err = getattr(err, "error", err)
         log.error("%s run failed", self.method, exc_info=(type(err), err, err.__traceback__))
         self.status = "failed"
         if not self._closed:
-            self._notify_error(user_message(err, f"{self.method} run"))
+            self.notify_error(user_message(err, f"{self.method} run"))
 
     def _on_finished(self) -> None:
         if self._closed:
@@ -353,8 +335,10 @@ class RunPanel(ModelActions, Container):
         if self.status == "running":  # ended without a return value (aborted)
             self.status = "stopped"
         if not self._shown:  # no prediction yet: drop the empty placeholders
-            self._drop_outputs()
-        self._update_metadata()
+            self.outputs.drop(self._output_names)
+            self.mask_layers = []
+        for i, frozen in enumerate(self._request.inputs):
+            self.outputs.set_metadata(*self._output_names[i], self._metadata(frozen, i))
         epochs = f"{self._last.epoch}/{self._last.n_epochs} epochs" if self._last else "no epoch"
         self._set_running(False)
         if self.status != "failed":
@@ -365,21 +349,14 @@ class RunPanel(ModelActions, Container):
             self.timing.value = text + (f" ({self._last.message})" if early and self.status == "finished" else "")
         self.run_finished.emit(self.status)
 
-    def _is_ours(self, name: str) -> bool:
-        return name in self.viewer.layers and any(m is self.viewer.layers[name] for m in self._made)
-
     def clear_results(self, keep: frozenset = frozenset()) -> None:
         """Remove every output layer this panel made (masks and probabilities), except ``keep``."""
-        kept = []
-        for layer in self._made:
-            if layer in self.viewer.layers and layer.name in keep:
-                kept.append(layer)
-            elif layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
-        self._made, self.mask_layers = kept, []
-        self._update_buttons()
+        self.outputs.clear(keep)
+        self.mask_layers = []
+        self.models.update_buttons()
 
-    def _notify_error(self, message: str) -> None:
+    def notify_error(self, message: str) -> None:
+        """Show ``message`` as an error notification and on the status line."""
         from napari.utils.notifications import show_error
 
         show_error(message)
@@ -412,8 +389,6 @@ class RunPanel(ModelActions, Container):
         self._closed = True
         self._stop.set()
         self._shown_event.set()
-        for name in LAYER_EVENTS:
-            getattr(self.viewer.layers.events, name).disconnect(self._layers_changed)
         try:
             self._clock.stop()
         except RuntimeError:  # the Qt object is already gone

@@ -12,10 +12,11 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class RunRequest:
     start: Callable
     params: dict
     seed: int
-    to_mask: Optional[Callable] = None
+    to_mask: Callable | None = None
     selections: list = field(default_factory=list)
 
     def selection(self, i: int):
@@ -107,7 +108,7 @@ def lower_thread_priority(niceness: int = 10) -> None:
         pass
 
 
-def split_probability(prob: np.ndarray, image_shape: tuple, to_mask: Optional[Callable] = None):
+def split_probability(prob: np.ndarray, image_shape: tuple, to_mask: Callable | None = None):
     """``(mask, foreground probability)`` from a binary or a multi-class (leading axis) prediction.
 
     For multi-class output the probability shown is ``1 - p(first class)``.
@@ -121,7 +122,7 @@ def split_probability(prob: np.ndarray, image_shape: tuple, to_mask: Optional[Ca
     return to_mask(prob), (1.0 - prob[0] if multi else prob)
 
 
-def _full_size(frozen: FrozenLayer, selection, prob: np.ndarray, to_mask: Optional[Callable]):
+def _full_size(frozen: FrozenLayer, selection, prob: np.ndarray, to_mask: Callable | None):
     """Place the prediction of the trained slices into arrays of the whole layer's shape."""
     shape = frozen.data.shape
     if selection is None:
@@ -146,7 +147,7 @@ class RunFailed(Exception):
 
 
 def _train_stream(request: RunRequest, device: str, stop: threading.Event, done: threading.Event,
-                  shown: threading.Event, plot: Optional[EpochPlot] = None):
+                  shown: threading.Event, plot: EpochPlot | None = None):
     """Worker body: run the core generator; turn previews into full-size (mask, prob) here, off the
     GUI thread; return the engine's TrainResult.
 
@@ -184,8 +185,8 @@ def _train_stream(request: RunRequest, device: str, stop: threading.Event, done:
         done.set()
 
 
-def _predict(model, frozen: FrozenLayer, device: str, stop: Optional[Callable[[], bool]] = None,
-             done: Optional[threading.Event] = None):
+def _predict(model, frozen: FrozenLayer, device: str, stop: Callable[[], bool] | None = None,
+             done: threading.Event | None = None):
     """Predict ``frozen`` with ``model``; None when ``stop()`` turned True between tile batches."""
     from ..core.progress import StopRequested
 

@@ -1,4 +1,7 @@
-"""Dock widget "Meta-structure density": per-class density maps of Labels layers, live."""
+"""Dock widget "Meta-structure density": per-class density maps of Labels layers, live.
+
+The layer pickers refresh when napari calls ``reset_choices`` on the docked widget.
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -9,17 +12,15 @@ from qtpy.QtCore import QTimer
 
 from .._tooltips import DENSITY as TIPS
 from ..core.density import KERNELS, compare_to_reference, density_map, label_classes
-from ..core.validate import InputError, check_labels
+from ..core.validate import IGNORE_VALUE, MAX_CLASSES, InputError, check_labels
+from ._forms import layer_picker
 from ._layers import upsert_layer
 
 if TYPE_CHECKING:
     import napari
 
 DEBOUNCE_MS = 200
-#: More classes than this are most likely instance labels: refuse rather than add 100s of layers.
-MAX_CLASSES = 16
 COLORMAP = "magma"
-IGNORE_VALUE = 255
 
 
 def density_layer_name(labels_name: str, cls: int) -> str:
@@ -42,9 +43,11 @@ class DensityWidget(Container):
     """Pick Labels layers and a bandwidth; see each class's density and compare to a reference."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:  # npe2 injects the viewer
+        from napari.layers import Labels
+
         self._viewer = viewer
         self.layers = Select(name="layers", label="labels", choices=self._layer_choices)
-        self.reference = ComboBox(name="reference", choices=self._reference_choices, nullable=True)
+        self.reference = layer_picker(Labels, name="reference", label="reference", nullable=True)
         self.bandwidth = Slider(name="bandwidth", label="bandwidth h", min=0, max=200, value=10)
         self.kernel = ComboBox(name="kernel", choices=KERNELS, value="box")
         self.live = CheckBox(name="live", text="live update", value=True)
@@ -65,36 +68,17 @@ class DensityWidget(Container):
         for widget in inputs:
             widget.changed.connect(self._on_change)
         self.run_button.changed.connect(self.update_maps)
-        self._layer_events = (viewer.layers.events.inserted, viewer.layers.events.removed)
-        for event in self._layer_events:
-            event.connect(self._refresh_choices)
-        self.native.destroyed.connect(self._disconnect)
 
     # ------------------------------------------------------------------ choices and state
     def _is_output(self, layer) -> bool:
         return "density" in layer.metadata and "_density_c" in layer.name
 
     def _layer_choices(self, _widget=None):
+        """Labels and Image layers (an Image gets a message), without our own density maps."""
         from napari.layers import Image, Labels
 
         return [(layer.name, layer) for layer in self._viewer.layers
                 if isinstance(layer, (Labels, Image)) and not self._is_output(layer)]
-
-    def _reference_choices(self, _widget=None):
-        from napari.layers import Labels
-
-        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Labels)]
-
-    def _refresh_choices(self, _event=None) -> None:
-        try:
-            self.layers.reset_choices()
-            self.reference.reset_choices()
-        except RuntimeError:  # the Qt side is gone
-            self._disconnect()
-
-    def _disconnect(self, *_args) -> None:
-        for event in self._layer_events:
-            event.disconnect(self._refresh_choices)
 
     @staticmethod
     def layer_problem(layer) -> str | None:

@@ -13,7 +13,10 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEd
 
 from .._tooltips import IGTT as TIPS
 from ..core.igtt.candidates import CRITERIA
-from ..core.igtt.engine import STRUCTURES, IgttConfig, train
+from ..core.igtt.config import IgttConfig
+from ..core.igtt.engine import train
+from ..core.igtt.structure import STRUCTURES
+from ..core.training.settings import ENCODERS
 from ..core.validate import InputError
 from ._forms import ScrollingForm, collapsible, image_layers, image_problem, parse_slices
 from ._layers import FrozenLayer
@@ -25,20 +28,12 @@ if TYPE_CHECKING:
 
 STRUCTURE_NAMES = {"auto": "auto (decide from the image)", "network": "thin network (ER)",
                    "objects": "thick objects (mitochondria, nuclei)"}
-ENCODERS = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet-b0")
 #: Widget name -> IgttConfig field, for the settings a preset sets.
 FIELDS = {
     "epochs": "epochs", "preview_every": "preview_every", "encoder": "encoder", "encoder_depth": "encoder_depth",
     "crop": "crop", "batch": "batch_size", "lr": "lr", "steps": "steps_per_epoch", "use_ems": "use_ems",
     "selection": "selection", "criterion": "criterion", "early_stop": "early_stop",
 }
-
-
-def decoder_for(depth: int, preset_channels):
-    """Decoder widths for ``depth``: the preset's when they fit, else halving down to 16."""
-    if preset_channels is None or len(preset_channels) == depth:
-        return preset_channels
-    return tuple(16 * 2**i for i in reversed(range(depth)))
 
 
 class IgttWidget(ScrollingForm):
@@ -75,8 +70,8 @@ class IgttWidget(ScrollingForm):
         self.steps = SpinBox(label="steps per epoch", value=d.steps_per_epoch, min=0, max=100000,
                              tooltip=TIPS["steps"])
         self.use_ems = CheckBox(text="EMS (refine pseudo-labels)", value=d.use_ems, tooltip=TIPS["use_ems"])
-        self.selection = ComboBox(label="threshold per", choices=[("image", "image"), ("batch (official code)", "batch")],
-                                  value=d.selection, tooltip=TIPS["selection"])
+        self.selection = ComboBox(label="threshold per", value=d.selection, tooltip=TIPS["selection"],
+                                  choices=[("image", "image"), ("batch (official code)", "batch")])
         self.criterion = ComboBox(label="criterion", choices=CRITERIA, value=d.criterion, tooltip=TIPS["criterion"])
         self.early_stop = CheckBox(text="stop early when pseudo-labels settle", value=d.early_stop,
                                    tooltip=TIPS["early_stop"])
@@ -84,21 +79,25 @@ class IgttWidget(ScrollingForm):
             self.encoder, self.encoder_depth, self.crop, self.batch, self.lr, self.steps, self.use_ems,
             self.selection, self.criterion, self.early_stop]))
         self.panel = RunPanel(viewer, "igtt", "_igtt", prepare=self.prepare, validate=self.problem,
-                              on_layers_changed=self._layers_changed, fg_label="pseudo-label fg %")
+                              fg_label="pseudo-label fg %")
         super().__init__(widgets=[self.images, self.slices, self.structure, self.preset, self.epochs,
                                   self.preview_every, self.seed, self.advanced, self.panel])
         self.preset.changed.connect(self.apply_preset)
-        for w in (self.images, self.slices, self.encoder_depth, self.crop, self.batch, self.steps):
+        for w in (self.images, self.slices, self.structure, *(getattr(self, name) for name in FIELDS)):
             w.changed.connect(self.panel.refresh)
-        self._layers_changed()
+        self._pick_image()
 
     # ------------------------------------------------------------------ inputs
     def _image_choices(self, _widget=None) -> list:
         return image_layers(self.viewer)
 
-    def _layers_changed(self) -> None:
-        """Refresh the choices; pick the selected (or first) image when none is chosen."""
-        self.reset_choices()
+    def reset_choices(self, *_) -> None:
+        """Layers changed (napari calls this once docked): new choices, and an image if none is picked."""
+        super().reset_choices()
+        self._pick_image()
+
+    def _pick_image(self) -> None:
+        """Choose the selected (or first) image when none is chosen."""
         if not self.images.value and self.images.choices:
             active = self.viewer.layers.selection.active
             self.images.value = [active if active in self.images.choices else self.images.choices[0]]
@@ -111,22 +110,22 @@ class IgttWidget(ScrollingForm):
         self.panel.refresh()
 
     def config(self) -> IgttConfig:
-        """The IgttConfig the form describes: the preset plus the values in the form."""
-        overrides = {key: getattr(self, widget).value for widget, key in FIELDS.items()}
-        overrides["structure"] = self.structure.value  # what is segmented, not part of a preset
-        depth = int(overrides["encoder_depth"])
-        base = IgttConfig.preset(self.preset.value)
-        return IgttConfig.preset(self.preset.value, decoder_channels=decoder_for(depth, base.decoder_channels),
-                                 **overrides)
+        """The IgttConfig the form describes: the preset plus the values in the form.
+
+        Raises InputError when the settings cannot work (see :meth:`IgttConfig.check`).
+        """
+        values = {key: getattr(self, widget).value for widget, key in FIELDS.items()}
+        return IgttConfig.preset(self.preset.value, structure=self.structure.value, **values)
 
     def problem(self) -> str:
         """Why Run is disabled ("" when it can run). Cheap checks only."""
         layers = list(self.images.value or [])
         if not layers:
             return "pick one or more image layers."
-        depth, crop = int(self.encoder_depth.value), int(self.crop.value)
-        if crop % 2**depth:
-            return f"crop {crop} px must be a multiple of {2**depth} for encoder depth {depth}."
+        try:
+            crop = self.config().crop
+        except InputError as err:
+            return str(err)
         for layer in layers:
             problem = image_problem(layer, crop, self._cache.setdefault(id(layer), {}))
             if problem:

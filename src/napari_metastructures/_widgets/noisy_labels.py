@@ -1,4 +1,7 @@
-"""Dock widget "Noisy labels": live preview of every noise family on a Labels layer."""
+"""Dock widget "Noisy labels": live preview of every noise family on a Labels layer.
+
+The layer pickers refresh when napari calls ``reset_choices`` on the docked widget.
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -9,7 +12,8 @@ from qtpy.QtCore import QTimer
 
 from .._tooltips import NOISY_LABELS as TIPS
 from ..core.noise import KINDS, kind_parameters, make_noisy, noise_summary
-from ..core.validate import InputError, check_labels
+from ..core.validate import IGNORE_VALUE, InputError, check_labels
+from ._forms import layer_picker
 from ._layers import unique_name, upsert_layer
 
 if TYPE_CHECKING:
@@ -48,6 +52,8 @@ class NoisyLabelsWidget(Container):
     """Pick a Labels layer and a noise family; see the noisy labels and their transition matrix."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:  # npe2 injects the viewer
+        from napari.layers import Labels
+
         self._viewer = viewer
         self._seen_state = None  # what the last change looked like (see _on_change)
         self._result = None  # last good preview: dict(data, params, source, kind, scale, translate, colormap)
@@ -62,8 +68,8 @@ class NoisyLabelsWidget(Container):
         self.ops = LineEdit(name="ops", value="de")
         self.n_classes = SpinBox(name="n_classes", label="classes", min=0, max=255, value=0)
         self.target = SpinBox(name="target", label="target class", min=1, max=65534, value=1)
-        self.instances = ComboBox(name="instances", choices=self._instance_choices, nullable=True)
-        self.ignore_value = SpinBox(name="ignore_value", label="ignore value", min=1, max=65535, value=255)
+        self.instances = layer_picker(Labels, name="instances", label="instances", nullable=True)
+        self.ignore_value = SpinBox(name="ignore_value", label="ignore value", min=1, max=65535, value=IGNORE_VALUE)
         self.per_frame = CheckBox(name="per_frame", text="per 2D frame")
         self.seed = SpinBox(name="seed", min=0, max=2**31 - 1, value=0)
         self.live = CheckBox(name="live", text="live preview", value=True)
@@ -95,10 +101,6 @@ class NoisyLabelsWidget(Container):
             widget.changed.connect(self._on_change)
         self.run_button.changed.connect(self.preview)
         self.keep_button.changed.connect(self.keep)
-        self._layer_events = (viewer.layers.events.inserted, viewer.layers.events.removed)
-        for event in self._layer_events:
-            event.connect(self._refresh_choices)
-        self.native.destroyed.connect(self._disconnect)
         self._pick_default_source()
         self._on_change(schedule=False)  # no layer appears until the user changes something
         self._timer.stop()
@@ -116,25 +118,10 @@ class NoisyLabelsWidget(Container):
 
     # ------------------------------------------------------------------ choices and state
     def _source_choices(self, _widget=None):
+        """Labels and Image layers (an Image gets a message saying to pick Labels)."""
         from napari.layers import Image, Labels
 
         return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, (Labels, Image))]
-
-    def _instance_choices(self, _widget=None):
-        from napari.layers import Labels
-
-        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Labels)]
-
-    def _refresh_choices(self, _event=None) -> None:
-        try:
-            self.source.reset_choices()
-            self.instances.reset_choices()
-        except RuntimeError:  # the Qt side is gone
-            self._disconnect()
-
-    def _disconnect(self, *_args) -> None:
-        for event in self._layer_events:
-            event.disconnect(self._refresh_choices)
 
     def problem(self) -> str | None:
         """Why the chosen layer cannot be used, or None."""

@@ -2,9 +2,10 @@
 
 The paper's finding in practice: a network trained on 10% sampled, skeletonised or flipped labels
 still recovers the structure. Labels: 0 = background, 1..M = classes; pixels equal to the ignore
-value (255, as written by the "Noisy labels" widget) are left out of the loss, and in scribble mode
-0 means "not annotated". Training is :func:`core.supervised.train_supervised`; running, streaming,
-stopping and saving are the shared :class:`~._run_panel.RunPanel`.
+value (``core.validate.IGNORE_VALUE``, as written by the "Noisy labels" widget) are left out of the
+loss, and in scribble mode 0 means "not annotated". Training is
+:func:`core.training.supervised.train_supervised`; running, streaming, stopping and saving are the
+shared :class:`~._run_panel.RunPanel`.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, SpinBox
 
 from .._tooltips import ROUGH_LABELS as TIPS
+from ..core.training.settings import ARCHS, ENCODERS
 from ..core.training.supervised import SupervisedConfig, labels_from_probability, prepare_labels, train_supervised
 from ..core.validate import InputError, check_labels
 from ._forms import ScrollingForm, collapsible, image_layers, image_problem, parse_slices
@@ -25,7 +27,7 @@ from ._workers import RunRequest
 if TYPE_CHECKING:
     import napari
 
-ENCODERS = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet-b0")
+ARCH_NAMES = {"unet": "U-Net", "deeplabv3plus": "DeepLabV3+"}
 LOSSES = (
     ("auto: BCE (binary) / cross-entropy (classes)", "auto"),
     ("BCE", "bce"),
@@ -57,7 +59,7 @@ class RoughLabelsWidget(ScrollingForm):
         self.scribbles = CheckBox(text="unlabelled (0) = ignore (scribbles)", value=False,
                                   tooltip=TIPS["scribbles"])
         self.slices = LineEdit(label="slices", value="all", tooltip=TIPS["slices"])
-        self.arch = ComboBox(label="architecture", choices=[("U-Net", "unet"), ("DeepLabV3+", "deeplabv3plus")],
+        self.arch = ComboBox(label="architecture", choices=[(ARCH_NAMES[a], a) for a in ARCHS],
                              value=d.arch, tooltip=TIPS["arch"])
         self.encoder = ComboBox(label="encoder", choices=ENCODERS, value=d.encoder, tooltip=TIPS["encoder"])
         self.loss = ComboBox(label="loss", choices=LOSSES, value=d.loss, tooltip=TIPS["loss"])
@@ -79,12 +81,13 @@ class RoughLabelsWidget(ScrollingForm):
         self.advanced = collapsible("Advanced", Container(widgets=[
             self.encoder_depth, self.crop, self.batch, self.lr, self.steps, self.warmup, self.augment]))
         self.panel = RunPanel(viewer, "rough_labels", "_rough", prepare=self.prepare, validate=self.problem,
-                              on_layers_changed=self.reset_choices, fg_label="predicted fg %")
+                              fg_label="predicted fg %")
         super().__init__(widgets=[self.image, self.label_layer, self.ignore_value, self.scribbles, self.slices,
                                   self.arch, self.encoder, self.loss, self.epochs, self.preview_every, self.seed,
                                   self.advanced, self.panel])
         for w in (self.image, self.label_layer, self.ignore_value, self.scribbles, self.slices, self.arch,
-                  self.loss, self.epochs, self.encoder_depth, self.crop, self.batch, self.lr):
+                  self.encoder, self.loss, self.epochs, self.preview_every, self.encoder_depth, self.crop,
+                  self.batch, self.lr, self.steps, self.warmup, self.augment):
             w.changed.connect(self.panel.refresh)
         self.panel.refresh()
 
@@ -128,10 +131,8 @@ class RoughLabelsWidget(ScrollingForm):
             if image.data.ndim > 2:
                 parse_slices(self.slices.value, image.data.shape[0])
             self.config().check()
-        except (InputError, ValueError) as err:
+        except InputError as err:
             return str(err)
-        if self.arch.value == "deeplabv3plus" and int(self.batch.value) < 2:
-            return "DeepLabV3+ needs a batch of at least 2 (its pooling branch uses batch statistics)."
         return ""
 
     def prepare(self) -> RunRequest:

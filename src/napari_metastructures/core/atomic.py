@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # The process umask, read once (reading it means setting it), so written files get the usual
 # permissions rather than mkstemp's owner-only 0o600.

@@ -11,8 +11,8 @@ fractions of the plane's intensity range and mean the same for 8-bit, 16-bit and
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Callable, Generator
 
 import numpy as np
 from skimage.filters import frangi, sato, threshold_local, threshold_otsu

@@ -17,7 +17,7 @@ O(pixels) per class whatever the bandwidth, and the counts are exact.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage as ndi

@@ -1,10 +1,10 @@
 """Moved to :mod:`.training.model`; this name keeps old imports working."""
 from .training.model import (  # noqa: F401
-    FORMAT,
     ARCHS,
     DEFAULT_DECODER,
+    FORMAT,
+    TrainedModel,
     build_model,
     model_kwargs,
-    TrainedModel,
     read_payload,
 )

@@ -6,14 +6,15 @@ line prints it and tests iterate it. Stop requests arrive as a plain callable ``
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterator, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 #: A stop request: a plain callable polled once per batch.
-StopFn = Optional[Callable[[], bool]]
+StopFn = Optional[Callable[[], bool]]  # noqa: UP045 (a runtime alias; keeps Optional readable)
 
 
 @dataclass
@@ -46,7 +47,7 @@ class EpochResult:
     loss: float
     foreground_fraction: float
     seconds: float
-    preview: Optional[list] = None
+    preview: list | None = None
     message: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -74,7 +75,7 @@ class EpochResult:
         return f"{text}  {self.message}" if self.message else text
 
 
-def drain(gen: Generator, on_item: Optional[Callable[[Any], None]] = None) -> Any:
+def drain(gen: Generator, on_item: Callable[[Any], None] | None = None) -> Any:
     """Run a generator to its end, passing each item to ``on_item``; return its return value."""
     while True:
         try:

@@ -1,11 +1,11 @@
 """Moved to :mod:`.training.supervised`; this name keeps old imports working."""
 from .training.supervised import (  # noqa: F401
     BINARY_ONLY,
-    SupervisedConfig,
     PreparedLabels,
-    prepare_labels,
-    labels_from_probability,
+    SupervisedConfig,
     SupervisedTask,
-    train_supervised,
     TrainResult,
+    labels_from_probability,
+    prepare_labels,
+    train_supervised,
 )

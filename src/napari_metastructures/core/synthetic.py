@@ -17,16 +17,20 @@ Every generator is deterministic for a given ``seed``.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import Voronoi
 
 from .synthetic_optics import (  # noqa: F401 (re-exported)
-    NOISE_LEVELS, measured_snr, photons_for, render_optics, smooth_field, to_uint16,
+    NOISE_LEVELS,
+    measured_snr,
+    photons_for,
+    render_optics,
+    smooth_field,
+    to_uint16,
 )
-
 
 # ---------------------------------------------------------------- geometry helpers
 

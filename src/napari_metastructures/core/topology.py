@@ -25,7 +25,7 @@ Conventions (as in :mod:`.metrics`)
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from skimage.morphology import skeletonize

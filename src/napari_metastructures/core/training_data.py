@@ -1,12 +1,12 @@
 """Moved to :mod:`.training.data`; this name keeps old imports working."""
 from .training.data import (  # noqa: F401
-    normalize,
-    subtract_background,
-    noise_level,
-    local_contrast,
-    preprocess,
-    as_slices,
-    pad_to,
-    dihedral,
     CropSampler,
+    as_slices,
+    dihedral,
+    local_contrast,
+    noise_level,
+    normalize,
+    pad_to,
+    preprocess,
+    subtract_background,
 )

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 CRITERIA = ("dmi", "otsu", "image-otsu", "image-dmi")
 
 

@@ -6,7 +6,6 @@ The widget, the CLI, ``study`` and the benchmarks build an :class:`IgttConfig` w
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Optional
 
 from ..training.settings import check_choice, check_network, check_schedule, decoder_for
 from ..validate import InputError
@@ -26,15 +25,15 @@ class IgttConfig:
     arch: str = "unet"
     encoder: str = "resnet18"
     encoder_depth: int = 3
-    decoder_channels: Optional[tuple] = (64, 32, 16)
+    decoder_channels: tuple | None = (64, 32, 16)
     # data
     crop: int = 128
     batch_size: int = 8
     norm_low: float = 1.0
     norm_high: float = 99.8
-    background_sigma: Optional[float] = 30.0
+    background_sigma: float | None = 30.0
     background_exclude: bool = True
-    local_sigma: Optional[float] = 8.0  # smallest local contrast window (px); None: off (see local_window)
+    local_sigma: float | None = 8.0  # smallest local contrast window (px); None: off (see local_window)
     local_per_width: float = 2.0  # the window is this many times the first candidate's mean width
     local_floor: float = 3.0  # in units of the noise level
     # schedule
@@ -42,7 +41,7 @@ class IgttConfig:
     steps_per_epoch: int = 0  # 0: from coverage
     coverage: float = 0.25  # crops per epoch cover this many times the pixels
     min_steps: int = 32
-    max_steps: Optional[int] = None  # cap on batches per epoch (tests, quick runs)
+    max_steps: int | None = None  # cap on batches per epoch (tests, quick runs)
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.9
@@ -73,9 +72,9 @@ class IgttConfig:
     overlap: int = 32
     predict_batch: int = 4
     preview_every: int = 1  # 0: only the last epoch
-    threads: Optional[int] = None
+    threads: int | None = None
 
-    def check(self) -> "IgttConfig":
+    def check(self) -> IgttConfig:
         """Raise :class:`InputError` for settings that cannot work; returns the config."""
         check_network(self.arch, self.encoder, self.encoder_depth, self.decoder_channels, self.crop,
                       self.batch_size)
@@ -100,7 +99,8 @@ class IgttConfig:
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise InputError(f"{name.replace('_', ' ')} must be at least 1 (or unset), got {getattr(self, name)}.")
         if not 0 <= self.norm_low < self.norm_high <= 100:
-            raise InputError(f"normalisation percentiles {self.norm_low}, {self.norm_high}: need 0 <= low < high <= 100.")
+            raise InputError(f"normalisation percentiles {self.norm_low}, {self.norm_high}: "
+                             "need 0 <= low < high <= 100.")
         if not self.coverage > 0 or not 0 < self.ems_keep <= 1:
             raise InputError(f"coverage ({self.coverage}) must be > 0 and EMS keep ({self.ems_keep}) in (0, 1].")
         return self
@@ -131,7 +131,7 @@ class IgttConfig:
         return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}
 
 
-def _preset(cls, name: str = "fast", **overrides) -> "IgttConfig":
+def _preset(cls, name: str = "fast", **overrides) -> IgttConfig:
     """``fast`` (default; CPU-friendly) or ``paper`` (the official settings), plus overrides."""
     name = (name or "fast").lower()
     if name == "fast":

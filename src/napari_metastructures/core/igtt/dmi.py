@@ -30,6 +30,7 @@ import numpy as np
 from ..training.losses import DMI_EPS, dmi_loss, soft_iou_loss  # noqa: F401  (the losses live with the others)
 from .candidates import candidate_scores, thresholds  # noqa: F401  (thresholds: re-exported)
 
+
 def dmi_determinant(p: np.ndarray, y: np.ndarray) -> float:
     """Reference: ``det(P S^T)`` built as a 2 x 2 matrix product in float64 (for tests)."""
     p = np.asarray(p, np.float64).ravel()

@@ -23,8 +23,8 @@ Outputs are "calibrated": P is mapped monotonically so that the chosen candidate
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Generator
 from dataclasses import replace
-from typing import Callable, Generator, Optional
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def _choose(probs: list, pres: list, cfg: IgttConfig) -> list:
     return [select(p, x, cfg.n_thresholds, cfg.criterion) for p, x in zip(probs, pres)]
 
 
-def _change(prev: Optional[list], cur: list) -> float:
+def _change(prev: list | None, cur: list) -> float:
     """1 - Dice between two sets of candidate masks (1.0 when there is no previous set)."""
     if prev is None:
         return 1.0
@@ -68,7 +68,7 @@ def _change(prev: Optional[list], cur: list) -> float:
     return 0.0 if total == 0 else 1.0 - 2.0 * inter / total
 
 
-def start_probs(pres: list, cfg: IgttConfig) -> Optional[list]:
+def start_probs(pres: list, cfg: IgttConfig) -> list | None:
     """P0: the preprocessed images, lightly smoothed and clipped to [0, 1] (None for a black start)."""
     if cfg.start == "black":
         return None  # Y* all black in epoch 1, as in the paper
@@ -140,11 +140,11 @@ class IgttTask:
         self.ems_rng = rng.spawn(1)[0]
         self.probs = start_probs(pres, cfg)
         self.choices = None if self.probs is None else _choose(self.probs, pres, cfg)
-        self.decided: Optional[StructureChoice] = None
+        self.decided: StructureChoice | None = None
         self.calm = 0
-        self.masks: Optional[list] = None
+        self.masks: list | None = None
         self.fraction = 0.0
-        self.outputs: Optional[list] = None
+        self.outputs: list | None = None
 
     def steps(self) -> int:
         cfg = self.cfg
@@ -210,8 +210,8 @@ class IgttTask:
         return record, last
 
 
-def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: str = "auto",
-          stop: Optional[Callable[[], bool]] = None) -> Generator[EpochResult, None, TrainResult]:
+def train(images, config: IgttConfig | None = None, seed: int = 0, device: str = "auto",
+          stop: Callable[[], bool] | None = None) -> Generator[EpochResult, None, TrainResult]:
     """Train iGTT on one or many images (no labels). A generator.
 
     Parameters
@@ -267,9 +267,9 @@ def train(images, config: Optional[IgttConfig] = None, seed: int = 0, device: st
     return finish(model, stopped, outputs, masks)
 
 
-def run(images, config: Optional[IgttConfig] = None, seed: int = 0, device: str = "auto",
-        stop: Optional[Callable[[], bool]] = None,
-        on_epoch: Optional[Callable[[EpochResult], None]] = None) -> TrainResult:
+def run(images, config: IgttConfig | None = None, seed: int = 0, device: str = "auto",
+        stop: Callable[[], bool] | None = None,
+        on_epoch: Callable[[EpochResult], None] | None = None) -> TrainResult:
     """Run :func:`train` to the end (or the stop request) and return its :class:`TrainResult`."""
     from ..progress import drain
 

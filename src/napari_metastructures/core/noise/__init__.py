@@ -19,8 +19,13 @@ from ..validate import InputError, check_labels
 from .common import MAX_AUTO_CLASSES
 from .instance import drop_instances, label_instances, misannotate_instances, misclassify_instances
 from .morphology import dilate_labels, erode_labels, morph_labels, skeleton_labels
-from .pixel import _pick  # noqa: F401 (the tests reach it as noise._pick)
-from .pixel import flip_labels, random_labels, sample_labels, sample_labels_to_background
+from .pixel import (
+    _pick,  # noqa: F401 (the tests reach it as noise._pick)
+    flip_labels,
+    random_labels,
+    sample_labels,
+    sample_labels_to_background,
+)
 from .transition import empirical_transition_matrix, matrix_rank, noise_summary, transition_matrix
 
 __all__ = [

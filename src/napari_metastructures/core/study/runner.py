@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Generator, Optional, Sequence
 
 import numpy as np
 
@@ -95,7 +95,7 @@ def split_indices(n: int, split: float = 0.7, seed: int = 0) -> tuple[list, list
 
 
 def noisy_training_labels(spec: LabelSpec, masks: Sequence[np.ndarray], seed: int = 0,
-                          instances: Optional[Sequence[np.ndarray]] = None) -> tuple[list, list]:
+                          instances: Sequence[np.ndarray] | None = None) -> tuple[list, list]:
     """Noisy labels for each training mask (image i uses seed ``seed + i``) and their parameter records."""
     out, records = [], []
     for i, mask in enumerate(masks):
@@ -148,8 +148,8 @@ def _test_scorer(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], tile
     return score
 
 
-def run_study(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], config: Optional[StudyConfig] = None,
-              names: Optional[Sequence[str]] = None, instances: Optional[Sequence[np.ndarray]] = None,
+def run_study(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], config: StudyConfig | None = None,
+              names: Sequence[str] | None = None, instances: Sequence[np.ndarray] | None = None,
               stop: StopFn = None) -> Generator[str, None, StudyResult]:
     """Run the label-type study; yield one progress line per epoch and return a :class:`StudyResult`.
 

@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -107,7 +107,7 @@ def local_contrast(image: np.ndarray, sigma: float, floor: float = 3.0) -> np.nd
     return (x / (np.maximum(mean, 0.0) + np.float32(eps))).astype(np.float32)
 
 
-def preprocess(image: np.ndarray, spec: Optional[dict] = None) -> np.ndarray:
+def preprocess(image: np.ndarray, spec: dict | None = None) -> np.ndarray:
     """Apply a preprocessing spec to one 2D image: optional background subtraction, then normalise.
 
     ``spec`` keys: ``low`` (1), ``high`` (99.8), ``clip`` (False), ``background_sigma`` (None = off),
@@ -183,11 +183,11 @@ class CropSampler:
     def __init__(
         self,
         images: Sequence[np.ndarray],
-        targets: Optional[Sequence[np.ndarray]] = None,
+        targets: Sequence[np.ndarray] | None = None,
         crop: int = 256,
         seed=0,
         augment: bool = True,
-        target_pad: Optional[float] = None,
+        target_pad: float | None = None,
     ) -> None:
         if len(images) == 0:
             raise ValueError("CropSampler needs at least one image")

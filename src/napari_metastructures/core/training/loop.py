@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Generator, Optional, Protocol
+from typing import Protocol
 
 from ..device import resolve_device, set_cpu_threads
 from ..progress import EpochResult, StopFn, StopRequested, check_stop, oom_advice
@@ -54,9 +55,9 @@ class TrainResult:
     """
 
     model: TrainedModel
-    outputs: Optional[list] = None
-    masks: Optional[list] = None
-    stopped: Optional[dict] = None
+    outputs: list | None = None
+    masks: list | None = None
+    stopped: dict | None = None
 
     @property
     def history(self) -> list:
@@ -79,7 +80,7 @@ class Task(Protocol):
         """``(EpochResult, last)`` after the epoch's batches; may raise StopRequested."""
 
 
-def open_device(device: str, threads: Optional[int] = None):
+def open_device(device: str, threads: int | None = None):
     """``(DeviceChoice, torch.device)`` for a device name; sets the CPU thread count on CPU."""
     import torch
 
@@ -145,7 +146,7 @@ def make_optimizer(net, epochs: int, name: str = "adam", lr: float = 1e-3, momen
 
 
 def run_epochs(net, task: Task, schedule: Schedule, device, random: TorchRandom,
-               stop: StopFn = None) -> Generator[EpochResult, None, Optional[dict]]:
+               stop: StopFn = None) -> Generator[EpochResult, None, dict | None]:
     """Train ``net`` epoch by epoch; yield each epoch's record, return the stop record or None.
 
     ``stop`` is polled before every batch (and by the task while it predicts); a stop request ends
@@ -197,7 +198,7 @@ def run_epochs(net, task: Task, schedule: Schedule, device, random: TorchRandom,
     return None
 
 
-def finish(model: TrainedModel, stopped: Optional[dict], outputs=None, masks=None) -> TrainResult:
+def finish(model: TrainedModel, stopped: dict | None, outputs=None, masks=None) -> TrainResult:
     """The run's result; a stop is also recorded in the model's config (and so in a saved file)."""
     if stopped is not None:
         model.config["stopped"] = dict(stopped)

@@ -18,8 +18,6 @@ Names for :func:`get_loss`: ``bce``, ``weighted-bce``, ``exponential-unlabelled`
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,7 +25,7 @@ from torch import nn
 from ..validate import IGNORE_VALUE  # the default for "not annotated" pixels; importable from here too
 
 
-def valid_mask(target: torch.Tensor, ignore_value: Optional[int] = IGNORE_VALUE) -> torch.Tensor:
+def valid_mask(target: torch.Tensor, ignore_value: int | None = IGNORE_VALUE) -> torch.Tensor:
     """Bool mask of pixels whose label is not ``ignore_value`` (all True when it is None)."""
     if ignore_value is None:
         return torch.ones_like(target, dtype=torch.bool)
@@ -44,7 +42,7 @@ def _binary_logits(logits: torch.Tensor) -> torch.Tensor:
     return logits
 
 
-def _prepare(logits: torch.Tensor, target: torch.Tensor, valid: Optional[torch.Tensor]):
+def _prepare(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None):
     z = _binary_logits(logits).float()
     if target.shape != z.shape:
         raise ValueError(f"target shape {tuple(target.shape)} does not match logits {tuple(z.shape)}")
@@ -71,7 +69,7 @@ class MaskedLoss(nn.Module):
     binary = True
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor,
-                valid: Optional[torch.Tensor] = None) -> torch.Tensor:  # pragma: no cover
+                valid: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -100,7 +98,7 @@ class WeightedBCELoss(MaskedLoss):
 
     name = "weighted-bce"
 
-    def __init__(self, pos_weight: Optional[float] = None) -> None:
+    def __init__(self, pos_weight: float | None = None) -> None:
         super().__init__()
         self.pos_weight = pos_weight
 

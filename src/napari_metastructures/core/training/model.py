@@ -13,8 +13,8 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -27,8 +27,8 @@ DEFAULT_DECODER = (256, 128, 64, 32, 16)
 
 
 def build_model(arch: str = "unet", encoder: str = "resnet18", encoder_depth: int = 5,
-                in_channels: int = 1, classes: int = 1, encoder_weights: Optional[str] = None,
-                decoder_channels: Optional[Sequence[int]] = None):
+                in_channels: int = 1, classes: int = 1, encoder_weights: str | None = None,
+                decoder_channels: Sequence[int] | None = None):
     """Build a segmentation network that outputs logits ``(B, classes, H, W)``.
 
     Parameters
@@ -96,10 +96,10 @@ class TrainedModel:
     """
 
     #: The ``config["calibration"]["rule"]`` this class applies in :meth:`_postprocess` (None: none).
-    calibration_rule: Optional[str] = None
+    calibration_rule: str | None = None
 
     def __init__(self, net, config: dict, version: str = __version__,
-                 history: Optional[list] = None) -> None:
+                 history: list | None = None) -> None:
         self.net = net
         self.config = dict(config)
         self.version = version
@@ -189,7 +189,7 @@ class TrainedModel:
         return path
 
     @classmethod
-    def load(cls, path, device: str = "cpu") -> "TrainedModel":
+    def load(cls, path, device: str = "cpu") -> TrainedModel:
         """Load a model written by :meth:`save` (weights only; no code is unpickled).
 
         Models that calibrate their output (iGTT) must be opened with their own class, or with
@@ -198,7 +198,7 @@ class TrainedModel:
         return cls.from_payload(read_payload(path), path, device)
 
     @classmethod
-    def from_payload(cls, payload: dict, path, device: str = "cpu") -> "TrainedModel":
+    def from_payload(cls, payload: dict, path, device: str = "cpu") -> TrainedModel:
         """Build the model from :func:`read_payload`'s dict (``path`` names it in errors)."""
         from ..validate import InputError
 

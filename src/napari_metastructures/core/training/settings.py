@@ -6,7 +6,7 @@ rule, so one set of settings builds one network everywhere.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from ..validate import InputError
 
@@ -18,7 +18,7 @@ LR_SCHEDULES = ("cosine", "step", "constant")
 DEPTHS = (3, 4, 5)
 
 
-def decoder_for(depth: int, channels: Optional[Sequence[int]] = None) -> Optional[tuple]:
+def decoder_for(depth: int, channels: Sequence[int] | None = None) -> tuple | None:
     """U-Net decoder widths for an encoder ``depth``.
 
     ``channels`` are kept when they have one width per stage (None stays None: smp's defaults).
@@ -35,7 +35,7 @@ def _whole(name: str, value, low: int = 1) -> int:
     return int(value)
 
 
-def check_network(arch: str, encoder: str, depth: int, decoder: Optional[Sequence[int]], crop: int,
+def check_network(arch: str, encoder: str, depth: int, decoder: Sequence[int] | None, crop: int,
                   batch: int) -> None:
     """Architecture, encoder depth, decoder widths, crop and batch fit together."""
     if arch not in ARCHS:

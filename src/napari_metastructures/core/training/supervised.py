@@ -17,8 +17,8 @@ Labels
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Generator, Optional, Sequence
 
 import numpy as np
 
@@ -79,7 +79,7 @@ class SupervisedConfig:
     arch: str = "unet"
     encoder: str = "resnet18"
     encoder_depth: int = 4
-    decoder_channels: Optional[tuple] = None
+    decoder_channels: tuple | None = None
     loss: str = "auto"
     loss_params: dict = field(default_factory=dict)
     epochs: int = 30
@@ -89,8 +89,8 @@ class SupervisedConfig:
     weight_decay: float = 1e-4
     batch: int = 4
     crop: int = 256
-    steps_per_epoch: Optional[int] = None
-    ignore_value: Optional[int] = IGNORE_VALUE
+    steps_per_epoch: int | None = None
+    ignore_value: int | None = IGNORE_VALUE
     unlabelled_is_ignore: bool = False
     warmup_epochs: int = 0
     preview_every: int = 5
@@ -98,7 +98,7 @@ class SupervisedConfig:
     preprocess: dict = field(default_factory=dict)
     tile: int = 256
 
-    def check(self) -> "SupervisedConfig":
+    def check(self) -> SupervisedConfig:
         """Raise :class:`InputError` for settings that cannot work; returns the config."""
         check_network(self.arch, self.encoder, self.encoder_depth, self.decoder_channels, self.crop, self.batch)
         check_schedule(self.epochs, self.lr, self.optimizer)
@@ -121,7 +121,7 @@ class PreparedLabels:
     n_outputs: int
 
 
-def prepare_labels(labels: Sequence[np.ndarray], ignore_value: Optional[int] = IGNORE_VALUE,
+def prepare_labels(labels: Sequence[np.ndarray], ignore_value: int | None = IGNORE_VALUE,
                    unlabelled_is_ignore: bool = False, max_classes: int = MAX_CLASSES) -> PreparedLabels:
     """Map label arrays to training targets (int16 class indices, ``-1`` = ignored).
 
@@ -212,12 +212,12 @@ class SupervisedTask:
     """Supervised training's part of the loop: a masked loss (with warm-up) and previews."""
 
     def __init__(self, images: list, model: TrainedModel, sampler: CropSampler, config: SupervisedConfig,
-                 losses: tuple, device, evaluate: Optional[Callable[[TrainedModel], dict]]) -> None:
+                 losses: tuple, device, evaluate: Callable[[TrainedModel], dict] | None) -> None:
         self.images, self.model, self.sampler, self.config, self.dev = images, model, sampler, config, device
         self.main_loss, self.warm_loss = losses
         self.evaluate = evaluate
         self.fg, self.seen = 0.0, 0
-        self.preview: Optional[list] = None
+        self.preview: list | None = None
 
     def start_epoch(self, epoch: int) -> None:
         self.fg, self.seen = 0.0, 0
@@ -263,11 +263,11 @@ class SupervisedTask:
 def train_supervised(
     images,
     labels,
-    config: Optional[SupervisedConfig] = None,
+    config: SupervisedConfig | None = None,
     seed: int = 0,
     device: str = "auto",
     stop: StopFn = None,
-    evaluate: Optional[Callable[[TrainedModel], dict]] = None,
+    evaluate: Callable[[TrainedModel], dict] | None = None,
 ) -> Generator[EpochResult, None, TrainResult]:
     """Train a segmentation network on images and (noisy, sparse) labels; yield one record per epoch.
 
