@@ -87,16 +87,17 @@ def rough_shots(app) -> None:
     from napari_metastructures._widgets.noisy_labels import _preview_colormap
     from napari_metastructures._widgets.rough_labels import RoughLabelsWidget
     from napari_metastructures.core.noise import sample_labels
+    from napari_metastructures.core.validate import IGNORE_VALUE
 
     viewer = napari.Viewer()
     viewer.window.resize(*SIZE)
     viewer.open_sample("napari-metastructures", "er_network")
     truth = viewer.layers["ER network ground truth"]
     truth.visible = False
-    # what the "Noisy labels" widget makes with family "sample", p = 0.1: 255 = not sampled
+    # what the "Noisy labels" widget makes with family "sample", p = 0.1: IGNORE_VALUE = not sampled
     sampled = sample_labels(np.asarray(truth.data), 0.1, seed=0)
     viewer.add_labels(sampled, name="ER network ground truth_sample", opacity=0.8,
-                      colormap=_preview_colormap(truth, 1, 255))  # 255 transparent, as the widget shows it
+                      colormap=_preview_colormap(truth, 1, IGNORE_VALUE))  # transparent, as the widget shows it
     widget = RoughLabelsWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train from rough labels")
     widget.image.value = viewer.layers["ER network (synthetic)"]

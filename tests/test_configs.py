@@ -66,3 +66,21 @@ def test_supervised_check_names_the_bad_setting(over, message):
     with pytest.raises(InputError, match=message):
         SupervisedConfig(**over).check()
     assert SupervisedConfig().check().arch == "unet"
+
+
+def test_cli_flags_named_like_config_fields_override_the_preset():
+    from napari_metastructures.cli import build_parser
+    from napari_metastructures.cli.igtt import config_from_args
+
+    def cli(*argv):
+        return config_from_args(build_parser().parse_args(["igtt", "a.tif", "--out", "o", *argv]))
+
+    cfg = cli("--local-sigma", "12", "--epochs", "3", "--structure", "objects", "--no-ems")
+    assert (cfg.local_sigma, cfg.epochs, cfg.structure, cfg.use_ems) == (12.0, 3, "objects", False)
+    assert cli().to_dict() == IgttConfig.preset("fast").to_dict()
+    with pytest.raises(InputError, match="local contrast window"):
+        cli("--local-sigma", "-1")
+    with pytest.raises(InputError, match="whole numbers"):
+        cli("--decoder-channels", "a,b,c")
+    with pytest.raises(InputError, match="epochs"):
+        cli("--epochs", "0")

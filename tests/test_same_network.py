@@ -43,6 +43,16 @@ def test_igtt_widget_and_cli_build_the_same_network(igtt_widget, preset, depth):
     assert layout(build_model(**form.model_dict())) == layout(build_model(**cli.model_dict()))
 
 
+@pytest.mark.parametrize("value", [0.0, 12.0])
+def test_local_contrast_window_is_one_setting_in_widget_and_cli(igtt_widget, value):
+    igtt_widget.local_sigma.value = value
+    cli = igtt_cli_config("--local-sigma", str(value))
+    assert igtt_widget.config().local_sigma == cli.local_sigma == value
+    assert igtt_widget.config().preprocess_dict() == cli.preprocess_dict()
+    assert igtt_widget.local_sigma in list(igtt_widget.advanced.content)  # under "Advanced"
+    assert igtt_widget.local_sigma.tooltip.startswith("Smallest window")
+
+
 @pytest.mark.parametrize("preset", ["fast", "paper"])
 def test_igtt_preset_as_opened_matches_the_bare_cli_preset(igtt_widget, preset):
     igtt_widget.preset.value = preset  # the form as a preset fills it, no field touched

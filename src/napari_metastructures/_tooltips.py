@@ -71,6 +71,8 @@ IGTT: dict[str, str] = {
     "criterion": "How a threshold candidate is scored. image-otsu (default) judges the split on the "
     "image intensities and copes with sparse, hazy foreground; dmi is the paper's criterion.",
     "early_stop": "Stop when the pseudo-labels change by less than 3% (1 - Dice) for two epochs in a row.",
+    "local_sigma": "Smallest window (px) of the local contrast normalisation that evens out bright and dim "
+                   "parts of a cell; iGTT widens it to twice the structures' width. 0 turns it off.",
     "structure": "What you segment. Auto (default): decided from the first candidate; when most of it "
     "lies off its skeleton band the run uses thick objects, else thin network; the progress line and "
     "the layer metadata say which. Thin network (ER tubules): the paper's EMS, which samples the "

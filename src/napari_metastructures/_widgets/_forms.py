@@ -13,6 +13,18 @@ from ..core.progress import OutOfMemoryAdvice
 from ..core.validate import InputError, check_image
 
 
+def debounce_timer(form, ms: int, action):
+    """A single-shot QTimer owned by ``form`` (it dies with the widget) that runs ``action`` ``ms``
+    after its last ``start()``."""
+    from qtpy.QtCore import QTimer
+
+    timer = QTimer(form.native)
+    timer.setSingleShot(True)
+    timer.setInterval(ms)
+    timer.timeout.connect(action)
+    return timer
+
+
 def image_layers(viewer) -> list:
     """``(name, layer)`` choices: the viewer's Image layers except probability outputs of a run."""
     from napari.layers import Image

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Select, Slider
-from qtpy.QtCore import QTimer
 
 from .._tooltips import DENSITY as TIPS
 from ..core.density import KERNELS, compare_to_reference, density_map, label_classes
 from ..core.validate import IGNORE_VALUE, MAX_CLASSES, InputError, check_labels
-from ._forms import layer_picker
+from ._forms import debounce_timer, layer_picker
 from ._layers import upsert_layer
 
 if TYPE_CHECKING:
@@ -61,10 +60,7 @@ class DensityWidget(Container):
         self.panel.native.setStyleSheet("font-family: monospace;")
         self.status.native.setWordWrap(True)
 
-        self._timer = QTimer(self.native)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(DEBOUNCE_MS)
-        self._timer.timeout.connect(self.update_maps)
+        self._timer = debounce_timer(self, DEBOUNCE_MS, self.update_maps)
         for widget in inputs:
             widget.changed.connect(self._on_change)
         self.run_button.changed.connect(self.update_maps)

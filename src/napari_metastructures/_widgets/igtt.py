@@ -32,8 +32,10 @@ STRUCTURE_NAMES = {"auto": "auto (decide from the image)", "network": "thin netw
 FIELDS = {
     "epochs": "epochs", "preview_every": "preview_every", "encoder": "encoder", "encoder_depth": "encoder_depth",
     "crop": "crop", "batch": "batch_size", "lr": "lr", "steps": "steps_per_epoch", "use_ems": "use_ems",
-    "selection": "selection", "criterion": "criterion", "early_stop": "early_stop",
+    "selection": "selection", "criterion": "criterion", "early_stop": "early_stop", "local_sigma": "local_sigma",
 }
+#: The FIELDS rows shown above the fold; every other one sits under "Advanced", in FIELDS order.
+MAIN_FIELDS = ("epochs", "preview_every")
 
 
 class IgttWidget(ScrollingForm):
@@ -75,9 +77,10 @@ class IgttWidget(ScrollingForm):
         self.criterion = ComboBox(label="criterion", choices=CRITERIA, value=d.criterion, tooltip=TIPS["criterion"])
         self.early_stop = CheckBox(text="stop early when pseudo-labels settle", value=d.early_stop,
                                    tooltip=TIPS["early_stop"])
+        self.local_sigma = FloatSpinBox(label="local contrast (px)", value=d.local_sigma, min=0.0, max=500.0,
+                                        step=1.0, tooltip=TIPS["local_sigma"])
         self.advanced = collapsible("Advanced", Container(widgets=[
-            self.encoder, self.encoder_depth, self.crop, self.batch, self.lr, self.steps, self.use_ems,
-            self.selection, self.criterion, self.early_stop]))
+            getattr(self, name) for name in FIELDS if name not in MAIN_FIELDS]))
         self.panel = RunPanel(viewer, "igtt", "_igtt", prepare=self.prepare, validate=self.problem,
                               fg_label="pseudo-label fg %")
         super().__init__(widgets=[self.images, self.slices, self.structure, self.preset, self.epochs,

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox
-from qtpy.QtCore import QTimer
 
 from .._tooltips import NOISY_LABELS as TIPS
 from ..core.noise import KINDS, kind_parameters, make_noisy, noise_summary
 from ..core.validate import IGNORE_VALUE, InputError, check_labels
-from ._forms import layer_picker
+from ._forms import debounce_timer, layer_picker
 from ._layers import unique_name, upsert_layer
 
 if TYPE_CHECKING:
@@ -93,10 +92,7 @@ class NoisyLabelsWidget(Container):
         self.summary.native.setStyleSheet("font-family: monospace;")
         self.status.native.setWordWrap(True)
 
-        self._timer = QTimer(self.native)  # dies with the widget
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(DEBOUNCE_MS)
-        self._timer.timeout.connect(self.preview)
+        self._timer = debounce_timer(self, DEBOUNCE_MS, self.preview)
         for widget in inputs:
             widget.changed.connect(self._on_change)
         self.run_button.changed.connect(self.preview)

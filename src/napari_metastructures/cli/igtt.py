@@ -46,28 +46,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     adv.add_argument("--max-steps", type=int, help=argparse.SUPPRESS)
     adv.add_argument("--tile", type=int, help="prediction tile size in px")
     adv.add_argument("--threads", type=int, help="CPU threads for torch")
+    adv.add_argument("--local-sigma", type=float, metavar="PX",
+                     help="smallest local contrast window in px (default 8; widened to twice the structures' "
+                          "width; 0: off)")
     p.set_defaults(func=run)
 
 
 def config_from_args(args: argparse.Namespace):
     """The IgttConfig of the preset with the options given on the command line."""
+    from dataclasses import fields
+
     from ..core.igtt.engine import IgttConfig
 
-    over = {}
-    for name in ("epochs", "encoder", "encoder_depth", "crop", "batch_size", "steps_per_epoch",
-                 "max_steps", "tile", "threads", "selection"):
-        value = getattr(args, name, None)
-        if value is not None:
-            over[name] = value
-    if getattr(args, "decoder_channels", None):
-        over["decoder_channels"] = tuple(int(v) for v in args.decoder_channels.split(","))
-    if getattr(args, "structure", None):
-        over["structure"] = args.structure
+    # every flag named like an IgttConfig field overrides the preset when given; check() judges it
+    over = {f.name: getattr(args, f.name) for f in fields(IgttConfig) if getattr(args, f.name, None) is not None}
+    over.pop("preset", None)
+    if "decoder_channels" in over:
+        try:
+            over["decoder_channels"] = tuple(int(v) for v in over["decoder_channels"].split(","))
+        except ValueError:
+            raise InputError(f"--decoder-channels {args.decoder_channels!r}: give whole numbers, "
+                             "e.g. 64,32,16.") from None
     if getattr(args, "no_ems", False):
         over["use_ems"] = False
-    for key in ("epochs", "crop", "batch_size", "tile"):
-        if key in over and over[key] < 1:
-            raise InputError(f"--{key.replace('_', '-')} must be a positive number, got {over[key]}.")
     return IgttConfig.preset(args.preset, **over)
 
 

@@ -98,6 +98,8 @@ class IgttConfig:
         for name in ("max_steps", "threads"):
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise InputError(f"{name.replace('_', ' ')} must be at least 1 (or unset), got {getattr(self, name)}.")
+        if self.local_sigma is not None and not self.local_sigma >= 0:
+            raise InputError(f"local contrast window {self.local_sigma} px: use 0 (off) or more.")
         if not 0 <= self.norm_low < self.norm_high <= 100:
             raise InputError(f"normalisation percentiles {self.norm_low}, {self.norm_high}: "
                              "need 0 <= low < high <= 100.")
