@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from napari_metastructures.core import baselines  # noqa: E402
+from napari_metastructures.core.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
 from napari_metastructures.core.metrics import pooled_scores  # noqa: E402
 from napari_metastructures.core.progress import drain  # noqa: E402
 from napari_metastructures.core.study import (  # noqa: E402
@@ -84,10 +85,7 @@ def load_er(n: int = 24):
 
 
 def save_png(data: bytes, path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    atomic_write_bytes(path, data)
     return path.name
 
 
@@ -295,10 +293,7 @@ def main(argv=None) -> int:
         "### Nuclei", "", baseline_table(tables["nuclei"]), "",
         "### Synthetic ER", "", baseline_table(tables["er"]), "",
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.part")
-    tmp.write_text("\n".join(doc))
-    tmp.replace(out)
+    atomic_write_text(out, "\n".join(doc))
     log(f"wrote {out} in {total / 60:.1f} min")
     return 0
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import __version__
+from ..atomic import atomic_write_bytes
 from .data import as_slices, preprocess
 from .settings import ARCHS
 
@@ -166,7 +165,6 @@ class TrainedModel:
         import torch
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
         payload = {
             "format": FORMAT,
@@ -177,15 +175,7 @@ class TrainedModel:
         }
         buf = io.BytesIO()
         torch.save(payload, buf)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.getvalue())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_bytes(path, buf.getvalue())
         return path
 
     @classmethod
