@@ -94,13 +94,21 @@ def first_structure(cfg: IgttConfig) -> str:
     return "network" if cfg.structure == "auto" else cfg.structure
 
 
+def epoch_targets(choices: list | None, probs: list | None, pres: list, cfg: IgttConfig,
+                  rng: np.random.Generator, structure: str) -> tuple:
+    """``(candidate masks or None, pseudo-labels)`` of an epoch: all zeros before any candidate
+    (a black start), else the chosen candidates refined for ``structure``."""
+    if choices is None:
+        return None, [np.zeros(x.shape, np.float32) for x in pres]
+    masks = [c.mask(p).astype(bool) for c, p in zip(choices, probs)]
+    return masks, pseudo_labels(masks, cfg, rng, structure)
+
+
 def first_targets(pres: list, cfg: IgttConfig, rng: np.random.Generator) -> list:
-    """The first epoch's pseudo-labels for preprocessed images (all zeros for a black start)."""
+    """The first epoch's pseudo-labels for preprocessed images, as :class:`IgttTask` makes them."""
     probs = start_probs(pres, cfg)
-    if probs is None:
-        return [np.zeros(x.shape, np.float32) for x in pres]
-    masks = [c.mask(p).astype(bool) for c, p in zip(_choose(probs, pres, cfg), probs)]
-    return pseudo_labels(masks, cfg, rng, first_structure(cfg))
+    choices = None if probs is None else _choose(probs, pres, cfg)
+    return epoch_targets(choices, probs, pres, cfg, rng, first_structure(cfg))[1]
 
 
 def local_window(imgs: list, pres: list, spec: dict, cfg: IgttConfig) -> tuple:
@@ -153,14 +161,10 @@ class IgttTask:
 
     def start_epoch(self, epoch: int) -> None:
         self.outputs = None  # the weights move on from the last prediction
-        if self.choices is None:
-            targets = [np.zeros(x.shape, np.float32) for x in self.pres]
-            self.masks, self.fraction = None, 0.0
-        else:
-            self.masks = [c.mask(p).astype(bool) for c, p in zip(self.choices, self.probs)]
-            self.fraction = float(sum(m.sum() for m in self.masks) / sum(m.size for m in self.masks))
-            structure = first_structure(self.cfg) if self.decided is None else self.decided.structure
-            targets = pseudo_labels(self.masks, self.cfg, self.ems_rng, structure)
+        structure = first_structure(self.cfg) if self.decided is None else self.decided.structure
+        self.masks, targets = epoch_targets(self.choices, self.probs, self.pres, self.cfg, self.ems_rng, structure)
+        self.fraction = 0.0 if self.masks is None else float(
+            sum(m.sum() for m in self.masks) / sum(m.size for m in self.masks))
         self.sampler.set_targets(targets)
 
     def batch(self) -> tuple:

@@ -203,13 +203,6 @@ class CropSampler:
         if targets is not None:
             self.set_targets(targets)
 
-    def set_images(self, images: Sequence[np.ndarray]) -> None:
-        """Replace the images (same count and shapes), e.g. after a change of preprocessing."""
-        shapes = [tuple(np.shape(im)[-2:]) for im in images]
-        if shapes != self.shapes:
-            raise ValueError(f"image shapes {shapes} do not match {self.shapes}")
-        self.images = [pad_to(np.asarray(im, np.float32), self.crop) for im in images]
-
     def set_targets(self, targets: Sequence[np.ndarray]) -> None:
         """Replace the targets (same count and spatial shapes as the images)."""
         if len(targets) != len(self.images):
