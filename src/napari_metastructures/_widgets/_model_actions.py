@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 from magicgui.widgets import ComboBox, Label, PushButton
@@ -22,11 +22,28 @@ from ._forms import button_row, image_layers, image_problem, user_message
 from ._layers import FrozenLayer
 from ._workers import _predict, avoid_triton_llvm_clash
 
-if TYPE_CHECKING:
-    from ._run_panel import RunPanel
-
 log = logging.getLogger(__name__)
 MODEL_FILTER = "napari-metastructures model (*.pt);;All files (*)"
+
+
+class Owner(Protocol):
+    """What :class:`ModelActions` uses of the panel that owns it (``_run_panel.RunPanel``)."""
+
+    viewer: Any
+    method: str
+    suffix: str
+    native: Any
+    device: Any
+    timing: Any
+    running: bool
+    closed: bool
+    outputs: Any  # its _outputs.OutputLayers
+    predicted: Any
+    mask_layers: list
+
+    def notify_error(self, text: str) -> None: ...
+
+    def start_prediction(self, function: Callable, *args, returned: Callable, errored: Callable) -> None: ...
 
 
 class ModelActions:
@@ -34,11 +51,8 @@ class ModelActions:
 
     Parameters
     ----------
-    panel : RunPanel
-        The owner. Used only through its public members: ``viewer``, ``method``, ``suffix``,
-        ``native``, ``device``, ``timing``, ``running``, ``closed``, ``mask_layers``, ``outputs``
-        (its :class:`~._outputs.OutputLayers`), ``predicted``, ``notify_error()`` and
-        ``start_prediction()``.
+    panel : Owner
+        The run panel that owns it, used only through the public members :class:`Owner` lists.
 
     Attributes
     ----------
@@ -46,7 +60,7 @@ class ModelActions:
         What Save writes and Predict uses: the last trained or loaded model.
     """
 
-    def __init__(self, panel: RunPanel) -> None:
+    def __init__(self, panel: Owner) -> None:
         self.panel = panel
         self.model = None
         self.info = Label(value="model: none yet (run, or load one)")
