@@ -165,7 +165,9 @@ def flip_labels(
         shift = np.zeros(labels.shape, dtype=np.int64)
         shift[sel] = rng.integers(1, m, size=np.count_nonzero(sel))
     else:  # given r < rate, r / rate is uniform: reuse it for the shift 1..M-1
-        u = np.minimum(r * np.float32((m - 1) / rates[0]), m - 1.5) if rates[0] > 0 else 0 * r
+        # the factor is capped at float32's largest value: a tiny rate must not turn r = 0 into NaN
+        factor = np.float32(min((m - 1) / rates[0], np.finfo(np.float32).max)) if rates[0] > 0 else 0
+        u = np.minimum(r * factor, m - 1.5)
         shift = 1 + u.astype(np.int64)
     new = (labels.astype(np.int64) + shift) % m
     return _replace(labels, sel, new, dtype)
