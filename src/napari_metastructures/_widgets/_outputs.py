@@ -1,15 +1,22 @@
 """The output layers of a run panel: one mask and one probability layer per input, updated in place."""
 from __future__ import annotations
 
+import uuid
+
 from ._layers import FrozenLayer, unique_name, upsert_layer
+
+#: Metadata key that marks a layer as made by one panel (its token).
+TOKEN_KEY = "output_of_panel"
 
 
 class OutputLayers:
     """The ``<image><suffix>`` mask and ``<image><suffix>_prob`` layers a panel writes.
 
-    It remembers the layers it made, so "clear previous results" removes only those. Probability
-    layers carry ``metadata["probability_of"]`` (the mask's name), which keeps them out of the
-    widgets' image choices.
+    Its layers carry ``metadata[TOKEN_KEY]``, a token of this panel: it recognises them by that
+    token, not by identity (npe2 hands widgets a proxy viewer whose layers are new objects at every
+    access). "Clear previous results" removes only its earlier results *of the same images*.
+    Probability layers carry ``metadata["probability_of"]`` (the mask's name), which keeps them out
+    of the widgets' image choices.
 
     Parameters
     ----------
@@ -19,21 +26,25 @@ class OutputLayers:
 
     def __init__(self, viewer, suffix: str) -> None:
         self.viewer, self.suffix = viewer, suffix
-        self.made: list = []
+        self.token = uuid.uuid4().hex
+
+    def _mine(self, layer) -> bool:
+        return (layer.metadata or {}).get(TOKEN_KEY) == self.token
 
     def is_ours(self, name: str) -> bool:
         """True when layer ``name`` exists and was made here."""
-        return name in self.viewer.layers and any(m is self.viewer.layers[name] for m in self.made)
+        return name in self.viewer.layers and self._mine(self.viewer.layers[name])
 
     def names(self, inputs: list, reuse: bool) -> list:
         """``(mask name, probability name)`` per input.
 
-        With ``reuse``, every other layer made here is removed and our own layers of the plain names
-        are kept, to be updated in place (fast); other names get a free ``[2]``, ``[3]``... suffix.
+        With ``reuse``, the other layers made here for the same inputs are removed and our own
+        layers of the plain names are kept, to be updated in place (fast); results of other images
+        stay. Other names get a free ``[2]``, ``[3]``... suffix.
         """
         base = [(f"{f.name}{self.suffix}", f"{f.name}{self.suffix}_prob") for f in inputs]
         if reuse:
-            self.clear(keep={name for pair in base for name in pair})
+            self.clear(keep={name for pair in base for name in pair}, sources={f.name for f in inputs})
         out = []
         for mask, _prob in base:
             if not (reuse and self.is_ours(mask)):
@@ -60,14 +71,14 @@ class OutputLayers:
             return upsert_layer(self.viewer, name, data, kind="labels" if kind is Labels else "image",
                                 scale=frozen.scale, translate=frozen.translate, metadata=metadata, **style)
 
-        layers = [put(prob_name, prob, Image, {**meta, "probability_of": mask_name}, colormap="magma",
-                      contrast_limits=(0.0, 1.0), blending="additive", visible=False),
-                  put(mask_name, mask, Labels, meta, opacity=0.6)]
-        self.made += [layer for layer in layers if all(layer is not m for m in self.made)]
-        return layers[1]
+        meta = {**meta, TOKEN_KEY: self.token}
+        put(prob_name, prob, Image, {**meta, "probability_of": mask_name}, colormap="magma",
+            contrast_limits=(0.0, 1.0), blending="additive", visible=False)
+        return put(mask_name, mask, Labels, meta, opacity=0.6)
 
     def set_metadata(self, mask_name: str, prob_name: str, meta: dict) -> None:
         """Give both layers (where they still exist) new metadata."""
+        meta = {**meta, TOKEN_KEY: self.token}
         for name, metadata in ((mask_name, meta), (prob_name, {**meta, "probability_of": mask_name})):
             if name in self.viewer.layers:
                 self.viewer.layers[name].metadata = metadata
@@ -77,16 +88,12 @@ class OutputLayers:
         for names in pairs:
             for name in names:
                 if name in self.viewer.layers:
-                    layer = self.viewer.layers[name]
-                    self.made = [m for m in self.made if m is not layer]
-                    self.viewer.layers.remove(layer)
+                    self.viewer.layers.remove(name)
 
-    def clear(self, keep=frozenset()) -> None:
-        """Remove every layer made here, except those named in ``keep``."""
-        kept = []
-        for layer in self.made:
-            if layer in self.viewer.layers and layer.name in keep:
-                kept.append(layer)
-            elif layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
-        self.made = kept
+    def clear(self, keep=frozenset(), sources=None) -> None:
+        """Remove the layers made here (only those of ``sources``, input names, when given), except
+        those named in ``keep``."""
+        doomed = [layer.name for layer in self.viewer.layers if self._mine(layer) and layer.name not in keep
+                  and (sources is None or (layer.metadata or {}).get("source") in sources)]
+        for name in doomed:
+            self.viewer.layers.remove(name)

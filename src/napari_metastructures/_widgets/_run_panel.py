@@ -89,6 +89,7 @@ class RunPanel(Container):
         self._request: RunRequest | None = None
         self._output_names: list = []  # (mask name, prob name) per input of the current run
         self._t0, self._last, self._epoch_seconds, self._shown = 0.0, None, [], False
+        self._placeholders: list = []
         self._device = None
 
         self.device = ComboBox(label="device", choices=[(lab, val) for val, lab in available_devices()],
@@ -104,6 +105,9 @@ class RunPanel(Container):
         self.timing = Label(value="")
         self.plot = EpochPlot(fg_label, getattr(viewer, "theme", None))
         self.models = m = ModelActions(self)
+        # the model actions, also reachable from the panel (save_model(path), load_model(path), ...)
+        self.save_model, self.load_model, self.predict, self.export_masks = (
+            m.save_model, m.load_model, m.predict, m.export_masks)
         self.predict_on, self.save_button, self.load_button, self.predict_button, self.export_button = (
             m.predict_on, m.save_button, m.load_button, m.predict_button, m.export_button)
         super().__init__(widgets=[self.device, self.device_info, self.clear_previous, self.problem,
@@ -142,22 +146,6 @@ class RunPanel(Container):
     @model.setter
     def model(self, model) -> None:
         self.models.model = model
-
-    def save_model(self, path):
-        """Save the current model to ``path``; see :meth:`ModelActions.save_model`."""
-        return self.models.save_model(path)
-
-    def load_model(self, path) -> None:
-        """Load a model saved by this plugin; see :meth:`ModelActions.load_model`."""
-        self.models.load_model(path)
-
-    def predict(self, *_) -> None:
-        """Segment the "predict on" layer with the current model, in a worker thread."""
-        self.models.predict()
-
-    def export_masks(self, path) -> list:
-        """Write the latest mask layer(s) as TIFF; see :meth:`ModelActions.export_masks`."""
-        return self.models.export_masks(path)
 
     def reset_choices(self, *_) -> None:
         """Layers changed (napari calls this on the docked widget): new choices, then re-validate."""
@@ -216,8 +204,11 @@ class RunPanel(Container):
         self._last, self.status, self._epoch_seconds, self._shown = None, "running", [], False
         self._t0 = time.perf_counter()
         # empty output layers now: adding layers is the slow part (~0.5 s), better at the click than mid-run
+        # (an earlier result in a reused layer stays until this run has something to show)
+        self._placeholders = [names for names in self._output_names if not self.outputs.is_ours(names[0])]
         self.mask_layers = [self.outputs.write(*names, np.zeros(f.data.shape, np.uint8),
                                                np.zeros(f.data.shape, np.float32), f, self._metadata(f, i))
+                            if names in self._placeholders else self.viewer.layers[names[0]]
                             for i, (names, f) in enumerate(zip(self._output_names, request.inputs))]
         self.plot.reset()
         self.progress.max, self.progress.value = max(1, int(request.params.get("epochs", 1))), 0
@@ -317,10 +308,15 @@ class RunPanel(Container):
         self.timing.value = ("stopping after this batch… " if self._stop.is_set() else "") + text
 
     def _on_returned(self, result) -> None:
-        """``result`` is the engine's TrainResult."""
+        """``result`` is the engine's TrainResult. A run stopped before its first epoch trained
+        nothing worth keeping: the previous model (trained or loaded) stays."""
         self.status = "stopped" if self._stop.is_set() else "finished"
-        if not self._closed and result is not None:
-            self.models.set_model(result.model)
+        if self._closed or result is None:
+            return
+        if result.stopped is not None and not result.history:
+            log.info("%s: stopped before the first epoch; the previous model is kept", self.method)
+            return
+        self.models.set_model(result.model)
 
     def _on_error(self, err: BaseException) -> None:
         err = getattr(err, "error", err)
@@ -334,12 +330,14 @@ class RunPanel(Container):
             return
         if self.status == "running":  # ended without a return value (aborted)
             self.status = "stopped"
-        if not self._shown:  # no prediction yet: drop the empty placeholders
-            self.outputs.drop(self._output_names)
+        if not self._shown:  # no prediction yet: drop the empty placeholders, earlier results stay as they were
+            self.outputs.drop(self._placeholders)
             self.mask_layers = []
-        for i, frozen in enumerate(self._request.inputs):
-            self.outputs.set_metadata(*self._output_names[i], self._metadata(frozen, i))
-        epochs = f"{self._last.epoch}/{self._last.n_epochs} epochs" if self._last else "no epoch"
+        else:
+            for i, frozen in enumerate(self._request.inputs):
+                self.outputs.set_metadata(*self._output_names[i], self._metadata(frozen, i))
+        epochs = f"{self._last.epoch}/{self._last.n_epochs} epochs" if self._last else (
+            "no epoch, the previous model is kept" if self.model is not None else "no epoch")
         self._set_running(False)
         if self.status != "failed":
             text = f"{self.status}: {epochs} in {fmt_seconds(time.perf_counter() - self._t0)}"
