@@ -35,6 +35,42 @@ def check_folder(folder: Path | None, label: str) -> None:
         raise InputError(f"{label} {folder}: no such folder.")
 
 
+def seed(text: str) -> int:
+    """argparse type of ``--seed``: a whole number in [0, 2**64), numpy's seed range."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed {text!r}: give a whole number from 0 to 2**64 - 1") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"--seed {value}: must be from 0 to 2**64 - 1")
+    return value
+
+
+def check_writable(folder: Path, label: str = "--out") -> None:
+    """Before any work: ``folder`` exists or can be made, is a folder, and takes a file.
+
+    Raises :class:`InputError` ``"<label> <folder>: <why>."``; leaves a folder it made in place
+    (empty) and no probe file behind.
+    """
+    import os
+    import tempfile
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:
+        raise InputError(f"{label} {folder}: a file stands where the folder should be.") from None
+    except NotADirectoryError:
+        raise InputError(f"{label} {folder}: part of the path is a file, not a folder.") from None
+    except OSError as err:
+        raise InputError(f"{label} {folder}: cannot write there ({err.strerror or err}).") from None
+
+
 def tiff_files(folder: Path) -> dict[str, Path]:
     """The TIFF files of ``folder`` by stem, in name order; hidden files are skipped and the
     first of two files with one stem (``a.tif``, ``a.tiff``) wins."""

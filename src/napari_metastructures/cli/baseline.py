@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..core.validate import InputError
-from ._files import output_path, tiff_stem
+from ._files import output_path, seed, tiff_stem
 
 
 def _sigmas(text: str) -> tuple[float, ...]:
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-channels", type=int, help="dfc: feature channels / initial clusters (default 100)")
     p.add_argument("--lr", type=float, help="dfc: SGD learning rate (default 0.1)")
     p.add_argument("--min-labels", type=int, help="dfc: stop at this many clusters (default 2)")
-    p.add_argument("--seed", type=int, help="dfc: seed for the network weights (default 0)")
+    p.add_argument("--seed", type=seed, help="dfc: seed for the network weights (default 0)")
     p.add_argument("--device", help="dfc: auto, cpu, cuda[:i] or mps (default auto)")
     p.set_defaults(func=run)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import output_path
+from ._files import output_path, seed
 
 DEMO_NOISE = [("flip", {"p": 0.45}), ("sample", {"p": 0.1}), ("dilate", {"iterations": 2}),
               ("skeleton", {}), ("random", {"p": 0.1})]
@@ -22,7 +22,7 @@ DEMO_NOISE = [("flip", {"p": 0.45}), ("sample", {"p": 0.1}), ("dilate", {"iterat
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="headless demo on bundled sample data; writes results and overview.png")
     p.add_argument("--out", required=True, help="output folder (created)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--size", type=int, default=512, help="side of the synthetic ER image (default 512)")
     p.add_argument("--bandwidth", type=int, default=8, help="density-map bandwidth h (default 8)")
     p.add_argument("--device", default="auto")

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..core.validate import InputError
-from ._files import read_inputs, write_json_atomic, write_outputs
+from ._files import check_writable, read_inputs, seed, write_json_atomic, write_outputs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="fast", choices=["fast", "paper"],
                    help="fast (default): small U-Net, few epochs, early stop; paper: the official settings")
     p.add_argument("--epochs", type=int, help="number of epochs (default from the preset)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:i] or mps (default auto)")
     p.add_argument("--save-model", metavar="PATH", help="also save the trained model to this file")
     p.add_argument("--structure", choices=["auto", "network", "objects"],
@@ -81,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     out = Path(args.out)
     cfg = config_from_args(args)
+    check_writable(out)  # before any reading or training
+    if args.save_model:
+        if Path(args.save_model).is_dir():
+            raise InputError(f"--save-model {args.save_model}: is a folder; give a file name (e.g. model.pt).")
+        check_writable(Path(args.save_model).parent, "--save-model")
     files = read_inputs(args.images)
     choice = resolve_device(args.device)
     print(f"iGTT ({cfg.preset} preset) on {len(files)} image(s), device: {choice.name} ({choice.reason})",

@@ -10,6 +10,7 @@ import json
 import sys
 
 from ..core.validate import IGNORE_VALUE, InputError
+from ._files import seed
 
 #: option -> core parameter name
 OPTIONS = {
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--p", type=float, help="keep / flip / foreground / drop / change probability in [0, 1]")
     p.add_argument("--p-fg-to-bg", type=float, metavar="P", help="flip, binary: rate of 1 -> 0 (default --p)")
     p.add_argument("--p-bg-to-fg", type=float, metavar="P", help="flip, binary: rate of 0 -> 1 (default --p)")
-    p.add_argument("--seed", type=int, metavar="S", help="random seed (default: drawn and recorded in the sidecar)")
+    p.add_argument("--seed", type=seed, metavar="S", help="random seed (default: drawn and recorded in the sidecar)")
     p.add_argument("--iterations", type=int, metavar="N", help="dilate / erode / morph: 3x3 steps (default 1)")
     p.add_argument("--ops", metavar="OPS", help="morph: 'd' and 'e' in order, e.g. de = dilate then erode")
     p.add_argument("--exact", action=argparse.BooleanOptionalAction, default=None,

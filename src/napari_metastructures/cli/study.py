@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from ..core.validate import InputError
-from ._files import check_folder, tiff_files
+from ._files import check_folder, check_writable, seed, tiff_files
 
 
 def _tiffs(folder: str, what: str) -> dict:
@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", type=int, default=256, help="training crop size in px (default 256)")
     p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate, momentum 0.9 (default 0.01)")
     p.add_argument("--split", type=float, default=0.7, help="fraction of images for training (default 0.7)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split, noise and training (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for the split, noise and training (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:i] or mps (default auto)")
     p.add_argument("--instances", metavar="DIR", help="instance-label TIFFs for drop-instances and the "
                                                       "other instance kinds (default: connected components)")
@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
                                 epochs=args.epochs, lr=args.lr, batch=args.batch, crop=args.crop,
                                 steps_per_epoch=args.steps_per_epoch)
     training.check()
+    check_writable(args.out)  # before any reading or training
     names, images, masks, instances = load_pairs(args.images, args.masks, args.instances)
     config = StudyConfig(labels=specs, training=training, split=args.split, seed=args.seed, device=args.device)
     print(f"study: {len(names)} images, label types {', '.join(s.name for s in specs)}", flush=True)

@@ -215,8 +215,9 @@ def read_payload(path) -> dict:
         raise InputError(f"{path}: no such model file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt or foreign file
-        raise InputError(f"{path}: not a napari-metastructures model ({err})") from None
+    except Exception as err:  # corrupt or foreign file; torch's own advice (weights_only=False) is wrong here
+        why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"{path}: not a napari-metastructures model ({why[:120]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{path}: not a napari-metastructures model file")
     return payload

@@ -104,6 +104,9 @@ class SupervisedConfig:
         check_schedule(self.epochs, self.lr, self.optimizer)
         if int(self.warmup_epochs) < 0 or int(self.preview_every) < 0:
             raise InputError("warm-up epochs and preview every must be at least 0.")
+        if self.steps_per_epoch is not None and int(self.steps_per_epoch) < 0:
+            raise InputError(f"steps per epoch must be at least 0 (0 or unset: from the data), "
+                             f"got {self.steps_per_epoch}.")
         if self.loss != "auto":
             try:
                 get_loss(self.loss, **self.loss_params)
