@@ -111,8 +111,8 @@ ROUGH_LABELS: dict[str, str] = {
 COMMON: dict[str, str] = {
     "device": "Where training and prediction run. 'auto' takes the first CUDA GPU, then an Apple GPU "
     "(mps), then the CPU. The line below says what will run and why.",
-    "clear_previous": "On Run, remove the output layers of this widget's earlier runs. Untick to keep "
-    "them for comparison (new outputs then get names like 'cells_igtt [2]').",
+    "clear_previous": "On Run, replace this widget's earlier results for the same images (other images' "
+    "results stay). Untick to keep them for comparison (new outputs then get names like 'cells_igtt [2]').",
     "run": "Train in the background. The mask and probability layers update while it runs.",
     "stop": "End the run after the current batch. The last prediction shown and the model at that "
     "point are kept.",
