@@ -1,4 +1,5 @@
 """All widget tooltips in one place, one dict per widget."""
+from .core.igtt.config import IgttConfig
 from .core.validate import IGNORE_VALUE
 
 NOISY_LABELS: dict[str, str] = {
@@ -48,8 +49,8 @@ IGTT: dict[str, str] = {
     "is trained on all of them and each gets its own '<image>_igtt' mask.",
     "slices": "For stacks and time-lapses: which slices along the first axis to train on, e.g. 'all' "
     "or '0-4,7'. Other slices stay empty until you use Predict.",
-    "preset": "fast: small network, 10 epochs, stops early when the pseudo-labels settle; minutes on a "
-    "CPU. paper: the official settings (deeper network, SGD, 100 epochs); best on a GPU.",
+    "preset": f"fast: small network, {IgttConfig.epochs} epochs, stops early when the pseudo-labels settle; "
+    "minutes on a CPU. paper: the official settings (deeper network, SGD, 100 epochs); best on a GPU.",
     "epochs": "Training rounds. Each epoch trains on the current pseudo-labels, then makes new ones "
     "from the network's prediction.",
     "preview_every": "Update the output layers every this many epochs. The last epoch always updates "
