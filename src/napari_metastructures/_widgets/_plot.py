@@ -46,7 +46,7 @@ class EpochPlot(Container):
             ax.set_ylabel(label, color=colour, fontsize=7)
             for spine in ax.spines.values():
                 spine.set_color(ink)
-        self.ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        self.ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, min_n_ticks=1))
         self.ax.set_xlabel("epoch", color=ink, fontsize=7)
         (self.loss_line,) = self.ax.plot([], [], "-o", ms=2, color="#5ab4f0")
         (self.fg_line,) = self.ax2.plot([], [], "-o", ms=2, color="#f5a442")
@@ -72,6 +72,8 @@ class EpochPlot(Container):
             ax.autoscale_view()
             ax.tick_params(labelleft=bool(points) and ax is self.ax, labelright=bool(points) and ax is self.ax2,
                            labelbottom=bool(points))  # no made-up axis values before the first epoch
+        if points:  # whole epochs on the x axis, also after the first one (not 0.95 ... 1.05)
+            self.ax.set_xlim(0.5, max(e) + 0.5)
         self._empty_note.set_visible(not points)
         self._agg.draw()
         return np.array(self._agg.buffer_rgba())
