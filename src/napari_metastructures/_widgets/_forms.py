@@ -6,11 +6,12 @@ every dropdown in it (a ``choices`` callable is then called again).
 """
 from __future__ import annotations
 
+import numpy as np
 from magicgui.widgets import CheckBox, Container, PushButton, create_widget
 
 from ..core.device import DeviceError
 from ..core.progress import OutOfMemoryAdvice
-from ..core.validate import InputError, check_image
+from ..core.validate import InputError, check_image, check_image_layout
 
 
 def debounce_timer(form, ms: int, action):
@@ -79,8 +80,12 @@ def image_problem(layer, crop: int, cache: dict | None = None) -> str:
     if cache is not None and key in cache:
         problem = cache[key]
     else:
-        try:
-            check_image(layer.data, name=f"layer '{layer.name}'")
+        try:  # in-memory data is checked whole; a lazy array only by its shape and dtype (no pixel reads
+            # on the GUI thread: the engine checks its pixels in the worker)
+            if isinstance(layer.data, np.ndarray):
+                check_image(layer.data, name=f"layer '{layer.name}'")
+            else:
+                check_image_layout(layer.data, name=f"layer '{layer.name}'")
             problem = ""
         except InputError as err:
             problem = str(err)

@@ -9,7 +9,12 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FrozenLayer:
-    """A copy of what a run needs from a layer, taken at launch."""
+    """What a run needs from a layer, taken at launch.
+
+    In-memory data is copied, so later edits of the layer cannot reach the run. A lazy array (dask,
+    zarr; the full-resolution level of a multiscale layer) is kept as a reference: its pixels are
+    read in the worker, never on the GUI thread.
+    """
 
     name: str
     data: np.ndarray
@@ -21,11 +26,16 @@ class FrozenLayer:
     def from_layer(cls, layer) -> FrozenLayer:
         return cls(
             name=layer.name,
-            data=np.array(layer.data, copy=True),
+            data=_frozen_data(layer),
             scale=tuple(np.asarray(layer.scale, dtype=float)),
             translate=tuple(np.asarray(layer.translate, dtype=float)),
             metadata=dict(layer.metadata),
         )
+
+
+def _frozen_data(layer):
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    return np.array(data, copy=True) if isinstance(data, np.ndarray) else data
 
 
 def upsert_layer(

@@ -40,10 +40,22 @@ def check_image(
         If it is RGB(A), empty, non-numeric, has NaN/inf, or the wrong dimensionality.
     """
     arr = np.asarray(data)
-    if arr.size == 0:
+    check_image_layout(arr, name, min_ndim, max_ndim, max_bytes)
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise InputError(f"{name}: contains NaN or infinite values; fill or crop them first.")
+    return arr
+
+
+def check_image_layout(
+    arr, name: str = "image", min_ndim: int = 2, max_ndim: int = 5, max_bytes: int = MAX_BYTES
+) -> None:
+    """The checks of :func:`check_image` that need only ``shape``, ``ndim`` and ``dtype``: safe on a
+    lazy (dask, zarr) array, whose pixels it never reads."""
+    if int(np.prod(arr.shape, dtype=np.int64)) == 0:
         raise InputError(f"{name}: the image is empty (shape {arr.shape}).")
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise InputError(f"{name}: needs a real-valued greyscale image, got dtype {arr.dtype}.")
+    dtype = np.dtype(arr.dtype)
+    if dtype.kind == "b" or not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+        raise InputError(f"{name}: needs a real-valued greyscale image, got dtype {dtype}.")
     if arr.ndim >= 3 and arr.shape[-1] in (3, 4) and arr.ndim == min_ndim + 1 and min(arr.shape[:-1]) > 4:
         raise InputError(
             f"{name}: looks like an RGB(A) image (last axis has {arr.shape[-1]} channels); "
@@ -54,9 +66,6 @@ def check_image(
             f"{name}: needs {min_ndim}D to {max_ndim}D data, got {arr.ndim}D with shape {arr.shape}."
         )
     _size_check(arr, name, max_bytes)
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-        raise InputError(f"{name}: contains NaN or infinite values; fill or crop them first.")
-    return arr
 
 
 def check_labels(
