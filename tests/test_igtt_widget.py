@@ -274,7 +274,7 @@ def test_16bit_image_is_fine_and_crop_must_fit_depth(make_napari_viewer):
 
 
 def test_engine_error_is_a_notification_and_widget_recovers(make_napari_viewer, qtbot, er_image, monkeypatch):
-    def out_of_memory(images, config, seed=0, device="auto", stop=None):
+    def out_of_memory(images, config, seed=0, device="auto", stop=None, axes=None):
         raise OutOfMemoryAdvice("cuda:0 ran out of memory; try a smaller batch size (now 2)")
         yield  # a generator, like the real engine
 

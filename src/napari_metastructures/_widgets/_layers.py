@@ -32,6 +32,12 @@ class FrozenLayer:
             metadata=dict(layer.metadata),
         )
 
+    @property
+    def axes(self) -> str | None:
+        """The axes our reader recorded (``"TZYX"``...), when they fit the data; else None."""
+        axes = self.metadata.get("axes")
+        return axes if isinstance(axes, str) and len(axes) == np.ndim(self.data) else None
+
 
 def _frozen_data(layer):
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data

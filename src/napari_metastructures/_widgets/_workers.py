@@ -191,7 +191,7 @@ def _predict(model, frozen: FrozenLayer, device: str, stop: Callable[[], bool] |
     from ..core.progress import StopRequested
 
     try:
-        prob = model.predict(frozen.data, device=device, stop=stop)
+        prob = model.predict(frozen.data, device=device, stop=stop, axes=frozen.axes)
         return split_probability(prob, frozen.data.shape, partial(labels_from_probability, config=model.config))
     except StopRequested:
         return None

@@ -147,8 +147,10 @@ class IgttWidget(ScrollingForm):
         selections = [parse_slices(self.slices.value, f.data.shape[0], name=f"slices of '{f.name}'")
                       if f.data.ndim > 2 else None for f in frozen]
         images = [f.data if sel is None else f.data[sel] for f, sel in zip(frozen, selections)]
+        axes = [f.axes for f in frozen]
         seed = int(self.seed.value)
         params = config.to_dict()
         params["images"] = [f.name for f in frozen]
         return RunRequest(inputs=frozen, params=params, seed=seed, selections=selections,
-                          start=lambda device, stop: train(images, config, seed=seed, device=device, stop=stop))
+                          start=lambda device, stop: train(images, config, seed=seed, device=device, stop=stop,
+                                                           axes=axes))

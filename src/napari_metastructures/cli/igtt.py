@@ -99,11 +99,12 @@ def run(args: argparse.Namespace) -> int:
             first_preview = time.perf_counter() - t_read
         print(record.line(), flush=True)
 
-    result = drain(train([f.data for f in files], cfg, seed=args.seed, device=choice.device), show)
+    result = drain(train([f.data for f in files], cfg, seed=args.seed, device=choice.device,
+                         axes=[f.axes for f in files]), show)
     t_train = time.perf_counter()
     model, probs = result.model, result.outputs
     if probs is None:  # stopped mid-epoch: predict with the last good model
-        probs = [model.predict(f.data, choice.device) for f in files]
+        probs = [model.predict(f.data, choice.device, axes=f.axes) for f in files]
     params = {"method": "igtt", "preset": cfg.preset, "seed": args.seed, "device": choice.device,
               "version": __version__}
     written = write_outputs(out, files, probs, params)

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     probs, seconds = [], []
     for f in files:
         t = time.perf_counter()
-        probs.append(model.predict(f.data, choice.device, args.tile, args.overlap, args.batch_size))
+        probs.append(model.predict(f.data, choice.device, args.tile, args.overlap, args.batch_size, axes=f.axes))
         seconds.append(time.perf_counter() - t)
         print(f"{f.stem}: {seconds[-1]:.1f}s, foreground {100 * float((probs[-1] > 0.5).mean()):.1f}%",
               flush=True)

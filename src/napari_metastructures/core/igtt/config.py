@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from ..training.data import SCOPES, volume_scope
 from ..training.settings import check_choice, check_network, check_schedule, decoder_for
 from ..validate import InputError
 from .candidates import CRITERIA
@@ -14,6 +15,7 @@ from .structure import STRUCTURES
 
 SELECTIONS = ("image", "batch")
 STARTS = ("image", "black")
+__all__ = ["IgttConfig", "SCOPES", "SELECTIONS", "STARTS", "volume_scope"]
 
 
 @dataclass
@@ -35,7 +37,9 @@ class IgttConfig:
     background_exclude: bool = True
     local_sigma: float | None = 8.0  # smallest local contrast window (px); None: off (see local_window)
     local_per_width: float = 2.0  # the window is this many times the first candidate's mean width
-    local_floor: float = 3.0  # in units of the noise level
+    local_floor: float = 0.5  # in units of the pixel noise (measured before clipping)
+    local_gate: tuple | None = (2.0, 4.0)  # significance (noise SDs, smoothed) where local contrast opens
+    scope: str = "auto"  # "auto", "volume" (z-stacks as one) or "slice" (every 2D slice alone)
     # schedule
     epochs: int = 8
     steps_per_epoch: int = 0  # 0: from coverage
@@ -83,6 +87,12 @@ class IgttConfig:
         check_choice("criterion", self.criterion, CRITERIA)
         check_choice("selection", self.selection, SELECTIONS)
         check_choice("start", self.start, STARTS)
+        check_choice("scope", self.scope, SCOPES)
+        if self.local_gate is not None and not (len(self.local_gate) == 2
+                                                and 0 <= self.local_gate[0] < self.local_gate[1]):
+            raise InputError(f"local contrast gate {self.local_gate}: needs two significances 0 <= low < high.")
+        if not self.local_floor >= 0:
+            raise InputError(f"local contrast floor {self.local_floor}: use 0 or more.")
         multiple = 2 ** int(self.encoder_depth)
         if self.tile < multiple or self.tile % multiple:
             raise InputError(f"tile {self.tile} px must be a multiple of {multiple} for encoder depth "
@@ -109,8 +119,9 @@ class IgttConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if d["decoder_channels"] is not None:
-            d["decoder_channels"] = list(d["decoder_channels"])
+        for key in ("decoder_channels", "local_gate"):
+            if d[key] is not None:
+                d[key] = list(d[key])
         return d
 
     def model_dict(self) -> dict:
@@ -127,7 +138,8 @@ class IgttConfig:
     def preprocess_dict(self) -> dict:
         return {"low": self.norm_low, "high": self.norm_high, "background_sigma": self.background_sigma,
                 "background_exclude": self.background_exclude, "local_sigma": self.local_sigma,
-                "local_floor": self.local_floor}
+                "local_floor": self.local_floor, "noise": "raw",
+                "gate": list(self.local_gate) if self.local_gate else None, "scope": self.scope}
 
     def calibration_dict(self) -> dict:
         return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}

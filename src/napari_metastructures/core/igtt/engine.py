@@ -30,19 +30,19 @@ import numpy as np
 
 from ... import __version__
 from ..progress import EpochResult, StopFn, oom_advice
-from ..training.data import CropSampler, as_slices, preprocess
+from ..training.data import CropSampler, as_slices, blocks, preprocess
 from ..training.loop import Schedule, TorchRandom, TrainResult, finish, open_device, run_epochs
 from ..training.model import build_model
 from ..training.tiling import predict_tiled
 from ..validate import InputError, check_image
 from .candidates import calibrate, select, select_batch
-from .config import IgttConfig
+from .config import IgttConfig, volume_scope
 from .dmi import dmi_loss, soft_iou_loss
 from .ems import ems
 from .model import IgttModel
 from .structure import EMS_REGION, STRUCTURES, StructureChoice, choose_structure, mean_width
 
-__all__ = ["IgttConfig", "STRUCTURES", "IgttTask", "train", "run"]
+__all__ = ["IgttConfig", "STRUCTURES", "IgttTask", "first_candidates", "prepare", "train", "run"]
 
 
 def _as_image_list(images) -> list:
@@ -51,12 +51,36 @@ def _as_image_list(images) -> list:
     return list(images)
 
 
-def _choose(probs: list, pres: list, cfg: IgttConfig) -> list:
+def _split(items: list, groups: list) -> list:
+    """``items`` (one per 2D slice) as one list per volume; ``groups`` holds the slice counts."""
+    out, i = [], 0
+    for n in groups:
+        out.append(items[i:i + n])
+        i += n
+    return out
+
+
+def _choose(probs: list, pres: list, cfg: IgttConfig, groups: list | None = None) -> list:
+    """One candidate per 2D slice; the slices of one volume share the candidate of the volume."""
     if cfg.selection == "batch":
         return select_batch(probs, pres, cfg.n_thresholds, cfg.criterion)
     if cfg.selection != "image":
         raise ValueError(f"selection must be 'image' or 'batch', got {cfg.selection!r}")
-    return [select(p, x, cfg.n_thresholds, cfg.criterion) for p, x in zip(probs, pres)]
+    groups = groups or [1] * len(probs)
+    out = []
+    for ps, xs in zip(_split(probs, groups), _split(pres, groups)):
+        c = select(np.stack(ps), np.stack(xs), cfg.n_thresholds, cfg.criterion) if len(ps) > 1 else \
+            select(ps[0], xs[0], cfg.n_thresholds, cfg.criterion)
+        out += [c] * len(ps)
+    return out
+
+
+def _calibrate(probs: list, choices: list, groups: list) -> list:
+    """Calibrated maps per slice, each volume mapped as one (the same scale on every plane)."""
+    out = []
+    for ps, cs in zip(_split(probs, groups), _split(choices, groups)):
+        out += list(calibrate(np.stack(ps), cs[0])) if len(ps) > 1 else [calibrate(ps[0], cs[0])]
+    return out
 
 
 def _change(prev: list | None, cur: list) -> float:
@@ -104,28 +128,60 @@ def epoch_targets(choices: list | None, probs: list | None, pres: list, cfg: Igt
     return masks, pseudo_labels(masks, cfg, rng, structure)
 
 
-def first_targets(pres: list, cfg: IgttConfig, rng: np.random.Generator) -> list:
+def first_targets(pres: list, cfg: IgttConfig, rng: np.random.Generator, groups: list | None = None) -> list:
     """The first epoch's pseudo-labels for preprocessed images, as :class:`IgttTask` makes them."""
     probs = start_probs(pres, cfg)
-    choices = None if probs is None else _choose(probs, pres, cfg)
+    choices = None if probs is None else _choose(probs, pres, cfg, groups)
     return epoch_targets(choices, probs, pres, cfg, rng, first_structure(cfg))[1]
 
 
-def local_window(imgs: list, pres: list, spec: dict, cfg: IgttConfig) -> tuple:
+def local_window(vols: list, pres: list, spec: dict, cfg: IgttConfig, groups: list | None = None) -> tuple:
     """Widen the local-contrast window to ``local_per_width`` x the structures' mean width.
 
     The width (foreground area / skeleton length, pooled) comes from the first threshold candidate of
     the images preprocessed with the smallest window, ``local_sigma``. Tubules (about 4-6 px wide) keep
-    about that window; nuclei (10-30 px) get one wide enough not to hollow them out. Returns the spec
-    and the preprocessed slices to train on.
+    about that window; nuclei (10-30 px) get one wide enough not to hollow them out. ``vols`` are the
+    units preprocessed as one (:func:`~..training.data.blocks`). Returns the spec and the
+    preprocessed slices to train on.
     """
     probs = start_probs(pres, replace(cfg, start="image"))
-    masks = [c.mask(p).astype(bool) for c, p in zip(_choose(probs, pres, cfg), probs)]
+    masks = [c.mask(p).astype(bool) for c, p in zip(_choose(probs, pres, cfg, groups), probs)]
     width = mean_width(masks)
     if not np.isfinite(width) or cfg.local_per_width * width <= cfg.local_sigma:
         return spec, pres
     spec = dict(spec, local_sigma=round(float(cfg.local_per_width * width), 1))
-    return spec, [preprocess(sl, spec) for im in imgs for sl in as_slices(im)]
+    return spec, _preprocessed(vols, spec)
+
+
+def _preprocessed(vols: list, spec: dict) -> list:
+    return [sl for v in vols for sl in as_slices(preprocess(v, spec))]
+
+
+def prepare(imgs: list, cfg: IgttConfig, axes: list | None = None) -> tuple:
+    """``(spec, preprocessed 2D slices, slices per volume)`` of checked images: each image split into
+    the volumes (or slices) that are normalised and thresholded as one, preprocessed, with the local
+    contrast window set from the structures (:func:`local_window`)."""
+    axes = list(axes) if axes is not None else [None] * len(imgs)
+    if len(axes) != len(imgs):
+        raise InputError(f"{len(axes)} axes strings for {len(imgs)} images.")
+    vols = [b for im, ax in zip(imgs, axes) for b in blocks(im, volume_scope(cfg.scope, im.ndim, ax))]
+    groups = [len(as_slices(v)) for v in vols]
+    spec = cfg.preprocess_dict()
+    pres = _preprocessed(vols, spec)
+    if cfg.local_sigma:
+        spec, pres = local_window(vols, pres, spec, cfg, groups)
+    return spec, pres, groups
+
+
+def first_candidates(images, config: IgttConfig | None = None, axes: list | None = None) -> list:
+    """The masks iGTT starts from (epoch 1's candidates, before EMS), one per image, its shape:
+    what the engine sees in the data before any training. For checks and benchmarks."""
+    cfg = replace((config or IgttConfig.preset("fast")).check(), start="image")
+    imgs = [check_image(im, name=f"image {i}") for i, im in enumerate(_as_image_list(images))]
+    _, pres, groups = prepare(imgs, cfg, axes)
+    probs = start_probs(pres, cfg)
+    masks = [c.mask(p) for c, p in zip(_choose(probs, pres, cfg, groups), probs)]
+    return _regroup(masks, [im.shape for im in imgs])
 
 
 def _regroup(slices: list, shapes: list) -> list:
@@ -142,12 +198,13 @@ class IgttTask:
     the prediction of every image after each epoch (which gives the next pseudo-labels)."""
 
     def __init__(self, net, pres: list, shapes: list, cfg: IgttConfig, rng: np.random.Generator, device,
-                 model: IgttModel) -> None:
+                 model: IgttModel, groups: list | None = None) -> None:
         self.net, self.pres, self.shapes, self.cfg, self.dev, self.model = net, pres, shapes, cfg, device, model
+        self.groups = groups or [1] * len(pres)  # 2D slices per volume (one candidate each)
         self.sampler = CropSampler(pres, None, crop=cfg.crop, seed=rng.spawn(1)[0])
         self.ems_rng = rng.spawn(1)[0]
         self.probs = start_probs(pres, cfg)
-        self.choices = None if self.probs is None else _choose(self.probs, pres, cfg)
+        self.choices = None if self.probs is None else _choose(self.probs, pres, cfg, self.groups)
         self.decided: StructureChoice | None = None
         self.calm = 0
         self.masks: list | None = None
@@ -187,7 +244,7 @@ class IgttTask:
             self.probs = [predict_tiled(self.net, x, cfg.tile, cfg.overlap, cfg.predict_batch, self.dev, stop)
                           for x in self.pres]
         notes = []
-        new_choices = _choose(self.probs, self.pres, cfg)
+        new_choices = _choose(self.probs, self.pres, cfg, self.groups)
         new_masks = [c.mask(p).astype(bool) for c, p in zip(new_choices, self.probs)]
         if self.decided is None and (self.masks is not None or epoch > 1):  # once, from a trained prediction
             self.decided = choose_structure(cfg.structure, new_masks, cfg.ems_radius)
@@ -197,7 +254,7 @@ class IgttTask:
         change = _change(self.masks, new_masks)
         self.calm = self.calm + 1 if change < cfg.early_stop_change else 0
         last = epoch == cfg.epochs or (cfg.early_stop and self.calm >= cfg.early_stop_patience)
-        outputs = [calibrate(p, c) for p, c in zip(self.probs, new_choices)]
+        outputs = _calibrate(self.probs, new_choices, self.groups)
         if last and epoch < cfg.epochs:
             notes.append("early stop: pseudo-labels stopped changing")
         self.outputs = _regroup(outputs, self.shapes)
@@ -215,7 +272,8 @@ class IgttTask:
 
 
 def train(images, config: IgttConfig | None = None, seed: int = 0, device: str = "auto",
-          stop: Callable[[], bool] | None = None) -> Generator[EpochResult, None, TrainResult]:
+          stop: Callable[[], bool] | None = None,
+          axes: list | None = None) -> Generator[EpochResult, None, TrainResult]:
     """Train iGTT on one or many images (no labels). A generator.
 
     Parameters
@@ -231,6 +289,9 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
     stop : callable, optional
         Polled before every batch and between tile batches; when it returns True, the generator
         returns at once with the model after the last completed batch.
+    axes : list of str or None, optional
+        Per image, its axes (``"TZYX"``...) when known. With ``scope="auto"`` a stack is one volume
+        (normalised and thresholded as one) unless its third-last axis is known not to be Z.
 
     Yields
     ------
@@ -253,17 +314,14 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
     rng = np.random.default_rng(seed)
     random = TorchRandom(seed, dev)
 
-    spec = cfg.preprocess_dict()
-    pres = [preprocess(sl, spec) for im in imgs for sl in as_slices(im)]
-    if cfg.local_sigma:
-        spec, pres = local_window(imgs, pres, spec, cfg)
+    spec, pres, groups = prepare(imgs, cfg, axes)
     with random.active():
         net = build_model(**{k: v for k, v in cfg.model_dict().items() if k != "in_channels"}).to(dev)
     model_config = {"kind": "igtt", "model": cfg.model_dict(), "preprocess": spec,
                     "calibration": cfg.calibration_dict(), "training": cfg.to_dict(), "seed": int(seed),
                     "device": choice.device, "device_name": choice.name}
     model = IgttModel(net, model_config, __version__, [])
-    task = IgttTask(net, pres, shapes, cfg, rng, dev, model)
+    task = IgttTask(net, pres, shapes, cfg, rng, dev, model, groups)
     schedule = Schedule(cfg.epochs, task.steps(), cfg.batch_size, cfg.crop, cfg.optimizer_dict())
     stopped = yield from run_epochs(net, task, schedule, dev, random, stop)
     outputs = task.outputs
@@ -273,8 +331,8 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
 
 def run(images, config: IgttConfig | None = None, seed: int = 0, device: str = "auto",
         stop: Callable[[], bool] | None = None,
-        on_epoch: Callable[[EpochResult], None] | None = None) -> TrainResult:
+        on_epoch: Callable[[EpochResult], None] | None = None, axes: list | None = None) -> TrainResult:
     """Run :func:`train` to the end (or the stop request) and return its :class:`TrainResult`."""
     from ..progress import drain
 
-    return drain(train(images, config, seed, device, stop), on_epoch)
+    return drain(train(images, config, seed, device, stop, axes), on_epoch)

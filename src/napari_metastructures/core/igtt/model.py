@@ -1,6 +1,7 @@
 """The trained iGTT model: a :class:`~..training.model.TrainedModel` whose output is calibrated.
 
-Each 2D slice's threshold candidate is chosen again at prediction time (the rule saved in
+The threshold candidate of each 2D slice, or of each volume when the model was trained with volumes
+(``config["preprocess"]["scope"]``), is chosen again at prediction time (the rule saved in
 ``config["calibration"]``) and the probability is mapped so that the candidate is exactly ``> 0.5``.
 """
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 - :func:`normalize` maps 8-bit, 16-bit or float intensities to about [0, 1] with robust percentiles.
 - :func:`subtract_background` removes slowly varying out-of-focus haze (a wide Gaussian of the image).
+- :func:`local_contrast` and :func:`significance_gate` even out bright and dim regions without
+  raising the noise of empty ones.
 - :func:`preprocess` runs both from a small JSON-friendly spec that a saved model carries, so that
   prediction on new images repeats exactly what training saw.
-- :func:`as_slices` turns 3D stacks and time-lapses into 2D slices (all axes but the last two).
+- :func:`as_slices` turns 3D stacks and time-lapses into 2D slices (all axes but the last two);
+  :func:`blocks` into the volumes that are normalised and thresholded as one.
 - :class:`CropSampler` draws random crops with flips and 90-degree rotations, padding small images
   by reflection up to the crop size.
 """
@@ -45,84 +48,149 @@ def normalize(image: np.ndarray, low: float = 1.0, high: float = 99.8, clip: boo
     return out.astype(np.float32, copy=False)
 
 
-def subtract_background(image: np.ndarray, sigma: float, exclude_foreground: bool = True,
-                        dilation: int = 4) -> np.ndarray:
-    """Remove out-of-focus haze and uneven background; clipped at 0; per 2D slice.
+def _plane_blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur over the last two axes only (each 2D plane alone)."""
+    return ndi.gaussian_filter(x, [0] * (x.ndim - 2) + [float(sigma)] * 2, mode="reflect", truncate=3.0)
 
-    The background is a wide Gaussian (``sigma`` px) of the image. With ``exclude_foreground``
+
+def subtract_background(image: np.ndarray, sigma: float, exclude_foreground: bool = True,
+                        dilation: int = 4, clip: bool = True) -> np.ndarray:
+    """Remove out-of-focus haze and uneven background, per 2D plane; clipped at 0 unless ``clip=False``.
+
+    The background is a wide Gaussian (``sigma`` px) of each plane. With ``exclude_foreground``
     it is re-estimated from background pixels only (normalised convolution): pixels above Otsu's
     threshold of the first background-subtracted, lightly smoothed image, dilated by ``dilation``
-    px, are left out. So large bright objects (nuclei) are not hollowed out by their own blur,
-    while haze, which is smooth and wide, is still removed.
+    px in-plane, are left out. So large bright objects (nuclei) are not hollowed out by their own
+    blur, while haze, which is smooth and wide, is still removed. Otsu's threshold is taken over
+    the whole array: for a z-stack, one threshold for the volume, so a plane with no structure
+    keeps all its pixels as background instead of losing its brighter half of the noise.
     """
     x = np.asarray(image, dtype=np.float32)
-    if x.ndim > 2:
-        return np.stack([subtract_background(s, sigma, exclude_foreground, dilation)
-                         for s in as_slices(x)]).reshape(x.shape)
-    background = ndi.gaussian_filter(x, sigma, mode="reflect", truncate=3.0)
-    out = np.maximum(x - background, 0.0)
+    background = _plane_blur(x, sigma)
     if exclude_foreground:
         from skimage.filters import threshold_otsu
 
-        smooth = ndi.gaussian_filter(out, 1.0)
+        smooth = _plane_blur(np.maximum(x - background, 0.0), 1.0)
         if smooth.max() > smooth.min():
             fg = smooth > threshold_otsu(smooth)
             if dilation:
-                fg = ndi.binary_dilation(fg, iterations=int(dilation))
+                cross = ndi.generate_binary_structure(2, 1).reshape((1,) * (x.ndim - 2) + (3, 3))
+                fg = ndi.binary_dilation(fg, structure=cross, iterations=int(dilation))
             w = (~fg).astype(np.float32)
-            num = ndi.gaussian_filter(x * w, sigma, mode="reflect", truncate=3.0)
-            den = ndi.gaussian_filter(w, sigma, mode="reflect", truncate=3.0)
+            num, den = _plane_blur(x * w, sigma), _plane_blur(w, sigma)
             # where no background pixel is near, keep the plain estimate
             background = np.where(den > 1e-3, num / np.maximum(den, 1e-3), background)
-            out = np.maximum(x - background, 0.0)
-    return out.astype(np.float32)
+    out = x - background
+    return (np.maximum(out, 0.0) if clip else out).astype(np.float32)
 
 
 def noise_level(image: np.ndarray) -> float:
-    """Robust standard deviation of the pixel noise: MAD of the residual of a light Gaussian blur.
+    """Robust standard deviation of the pixel noise: MAD of the residual of a light in-plane blur.
 
     The residual ``x - G_1(x)`` keeps about 0.8 of white noise's amplitude; structures cover few of
-    the pixels, so the median absolute deviation reflects the noise, not the signal.
+    the pixels, so the median absolute deviation reflects the noise, not the signal. Pooled over
+    all planes of an nD array. Measure it before any clipping: on an image clipped at 0 most
+    background residuals are 0 and the estimate falls to about a third.
     """
     x = np.asarray(image, dtype=np.float32)
-    r = (x - ndi.gaussian_filter(x, 1.0)).ravel()
+    r = (x - _plane_blur(x, 1.0)).ravel()
     if r.size > 1_000_000:  # a regular subsample is plenty for a median
         r = r[:: r.size // 1_000_000]
     return float(1.4826 * np.median(np.abs(r - np.median(r))) / 0.8)
 
 
-def local_contrast(image: np.ndarray, sigma: float, floor: float = 3.0) -> np.ndarray:
+def significance_gate(residual: np.ndarray, noise: float, low: float, high: float,
+                      sigma: float = 2.0) -> np.ndarray:
+    """Weights in [0, 1]: 0 where the in-plane smoothed signal is within ``low`` standard deviations
+    of pure noise, 1 beyond ``high``, linear between.
+
+    ``residual`` is the background-subtracted image before clipping (background about 0). Smoothing
+    white noise of standard deviation ``noise`` with a Gaussian of ``sigma`` px leaves ``noise``
+    times the kernel's L2 norm, so ``z = G_sigma(residual) / that`` is a significance. Empty planes
+    of a z-stack and the dark outside of a cell get weight 0, so local contrast cannot raise their
+    noise to the level of structure.
+    """
+    delta = np.zeros((6 * int(np.ceil(sigma)) + 1,) * 2, np.float32)
+    delta[delta.shape[0] // 2, delta.shape[1] // 2] = 1.0
+    norm = float(np.sqrt((_plane_blur(delta, sigma) ** 2).sum()))
+    z = _plane_blur(np.asarray(residual, np.float32), sigma) / max(noise * norm, 1e-12)
+    return np.clip((z - low) / max(high - low, 1e-6), 0.0, 1.0).astype(np.float32)
+
+
+def local_contrast(image: np.ndarray, sigma: float, floor: float = 3.0, noise: float | None = None) -> np.ndarray:
     """Divide by the local mean brightness so that dim and bright regions of a cell look alike.
 
-    ``x / (G_sigma(x) + floor * noise)``, per 2D slice, on a background-free image (x >= 0). Bright
+    ``x / (G_sigma(x) + floor * noise)``, per 2D plane, on a background-free image (x >= 0). Bright
     perinuclear ER and tubules 10-50x dimmer at the cell's edge come out within a few-fold of each
-    other; the floor (``floor`` times :func:`noise_level`) keeps dark areas outside the cell from
-    being raised to the level of structure.
+    other; the floor keeps dark areas from being raised to the level of structure. ``noise``
+    defaults to :func:`noise_level` of ``image`` itself (the first engine's estimate, kept for models
+    saved with it).
     """
     x = np.asarray(image, dtype=np.float32)
-    if x.ndim > 2:
-        return np.stack([local_contrast(s, sigma, floor) for s in as_slices(x)]).reshape(x.shape)
-    mean = ndi.gaussian_filter(x, float(sigma), mode="reflect", truncate=3.0)
-    eps = max(float(floor) * noise_level(x), 1e-6)
+    if noise is None:
+        if x.ndim > 2:  # the first engine measured every plane alone
+            return np.stack([local_contrast(s, sigma, floor) for s in as_slices(x)]).reshape(x.shape)
+        noise = noise_level(x)
+    mean = _plane_blur(x, sigma)
+    eps = max(float(floor) * float(noise), 1e-6)
     return (x / (np.maximum(mean, 0.0) + np.float32(eps))).astype(np.float32)
 
 
 def preprocess(image: np.ndarray, spec: dict | None = None) -> np.ndarray:
-    """Apply a preprocessing spec to one 2D image: optional background subtraction, then normalise.
+    """Apply a preprocessing spec to a 2D image or one volume: background subtraction, local
+    contrast, normalisation.
 
     ``spec`` keys: ``low`` (1), ``high`` (99.8), ``clip`` (False), ``background_sigma`` (None = off),
-    ``background_exclude`` (True: see :func:`subtract_background`), ``local_sigma`` (None = off) and
-    ``local_floor`` (3: see :func:`local_contrast`, applied after the background is removed).
+    ``background_exclude`` (True: see :func:`subtract_background`), ``local_sigma`` (None = off),
+    ``local_floor`` (3) and ``noise`` (``"clipped"``: the first engine's noise estimate, after the
+    background is removed; ``"raw"``: before, see :func:`noise_level`) for :func:`local_contrast`,
+    and ``gate`` (None, or ``[low, high]`` significances: :func:`significance_gate`). An nD input is
+    one volume: percentiles, the noise and Otsu's threshold are pooled over it; filters are in-plane.
     """
     spec = dict(spec or {})
     x = np.asarray(image, dtype=np.float32)
-    sigma = spec.get("background_sigma")
+    low, high = spec.get("low", 1.0), spec.get("high", 99.8)
+    sigma, raw_noise, gate = spec.get("background_sigma"), spec.get("noise") == "raw", spec.get("gate")
+    noise = weight = None
     if sigma:
-        x = normalize(x, spec.get("low", 1.0), spec.get("high", 99.8))  # scale-free before filtering
-        x = subtract_background(x, float(sigma), bool(spec.get("background_exclude", True)))
+        x = normalize(x, low, high)  # scale-free before filtering
+        if raw_noise:
+            noise = noise_level(x)
+        x = subtract_background(x, float(sigma), bool(spec.get("background_exclude", True)), clip=False)
+        if gate and noise is not None:
+            weight = significance_gate(x, noise, float(gate[0]), float(gate[1]))
+        x = np.maximum(x, 0.0)
     if spec.get("local_sigma"):
-        x = local_contrast(np.maximum(x, 0.0), float(spec["local_sigma"]), float(spec.get("local_floor", 3.0)))
-    return normalize(x, spec.get("low", 1.0), spec.get("high", 99.8), bool(spec.get("clip", False)))
+        x = local_contrast(x, float(spec["local_sigma"]), float(spec.get("local_floor", 3.0)), noise)
+        if weight is not None:
+            x = x * weight
+    return normalize(x, low, high, bool(spec.get("clip", False)))
+
+
+SCOPES = ("auto", "volume", "slice")
+
+
+def volume_scope(scope: str | None, ndim: int, axes: str | None = None) -> bool:
+    """Whether an image is normalised and thresholded as volumes (its last three axes) rather than
+    as loose 2D slices. ``auto``: yes for 3D and up, unless ``axes`` says the third-last axis is
+    not Z (a 2D time-lapse ``TYX`` keeps one threshold per frame, so bleaching does no harm).
+    ``None`` (models saved before volumes existed): slices."""
+    if scope in (None, "slice") or ndim < 3:
+        return False
+    if scope == "volume":
+        return True
+    return not axes or len(axes) != ndim or axes[-3].upper() == "Z"
+
+
+def blocks(image: np.ndarray, volume: bool) -> list:
+    """The units that are preprocessed and thresholded together: whole volumes (the last three
+    axes; leading axes such as time split them) when ``volume``, else 2D slices. Their 2D slices,
+    in order, are :func:`as_slices` of ``image``."""
+    arr = np.asarray(image)
+    if not volume or arr.ndim < 3:
+        return as_slices(arr)
+    flat = arr.reshape((-1,) + arr.shape[-3:])
+    return [flat[i] for i in range(flat.shape[0])]
 
 
 def as_slices(image: np.ndarray) -> list:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ... import __version__
 from ..atomic import atomic_write_bytes
-from .data import as_slices, preprocess
+from .data import as_slices, blocks, preprocess, volume_scope
 from .settings import ARCHS
 
 FORMAT = "napari-metastructures-model"
@@ -113,7 +113,7 @@ class TrainedModel:
         return float(self.config.get("threshold", 0.5))
 
     def predict(self, image: np.ndarray, device="auto", tile: int = 256, overlap: int = 32,
-                batch_size: int = 4, stop=None) -> np.ndarray:
+                batch_size: int = 4, stop=None, axes: str | None = None) -> np.ndarray:
         """Probability of foreground for every pixel.
 
         Parameters
@@ -128,13 +128,16 @@ class TrainedModel:
         stop : callable, optional
             Polled between batches of tiles; :class:`~.progress.StopRequested` is raised when it
             returns True.
+        axes : str, optional
+            The image's axes (``"TZYX"``...), when known: a model trained with volumes treats the
+            last three axes as one volume unless the third-last is known not to be Z.
 
         Returns
         -------
         ndarray
             float32 in [0, 1], the input's shape; multi-class models add a leading class axis.
-            iGTT models (:class:`~..igtt.model.IgttModel`) return the calibrated map: each 2D
-            slice's chosen threshold candidate is exactly ``> 0.5``.
+            iGTT models (:class:`~..igtt.model.IgttModel`) return the calibrated map: the chosen
+            threshold candidate of each 2D slice, or each volume, is exactly ``> 0.5``.
         """
         from ..device import resolve_device
         from ..progress import oom_advice
@@ -146,11 +149,14 @@ class TrainedModel:
         dev = resolve_device(device).device if isinstance(device, str) else device
         self.net.to(dev)
         spec = self.config.get("preprocess", {})
+        volume = self.classes == 1 and volume_scope(spec.get("scope"), arr.ndim, axes)
         outs = []
         with oom_advice(str(dev), batch_size=batch_size, tile=tile):
-            for sl in as_slices(arr):
-                x = preprocess(sl, spec)
-                outs.append(self._postprocess(predict_tiled(self.net, x, tile, overlap, batch_size, dev, stop), x))
+            for block in blocks(arr, volume):  # 2D slices, or volumes preprocessed as one
+                x = preprocess(block, spec)
+                probs = [predict_tiled(self.net, sl, tile, overlap, batch_size, dev, stop) for sl in as_slices(x)]
+                prob = self._postprocess(np.stack(probs) if x.ndim > 2 else probs[0], x)
+                outs += as_slices(prob) if x.ndim > 2 else [prob]
         if self.classes == 1:
             return np.stack(outs).reshape(arr.shape).astype(np.float32, copy=False)
         stacked = np.stack(outs, axis=1)  # (C, n_slices, H, W)
