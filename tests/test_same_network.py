@@ -105,3 +105,13 @@ def test_rough_labels_widget_and_study_build_the_same_network(make_napari_viewer
     fields = ("arch", "encoder", "encoder_depth", "decoder_channels")
     assert {f: getattr(form, f) for f in fields} == {f: getattr(cli, f) for f in fields}
     assert layout(supervised_network(form)) == layout(supervised_network(cli))
+
+
+@pytest.mark.parametrize("value", ["volume", "slice"])
+def test_stack_scope_is_one_setting_in_widget_and_cli(igtt_widget, value):
+    assert igtt_widget.config().scope == igtt_cli_config().scope == "auto"
+    igtt_widget.scope.value = value
+    cli = igtt_cli_config("--scope", value)
+    assert igtt_widget.config().scope == cli.scope == value
+    assert igtt_widget.config().preprocess_dict() == cli.preprocess_dict()
+    assert igtt_widget.scope in list(igtt_widget.advanced.content)

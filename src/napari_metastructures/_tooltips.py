@@ -74,6 +74,9 @@ IGTT: dict[str, str] = {
     "early_stop": "Stop when the pseudo-labels change by less than 3% (1 - Dice) for two epochs in a row.",
     "local_sigma": "Smallest window (px) of the local contrast normalisation that evens out bright and dim "
                    "parts of a cell; iGTT widens it to twice the structures' width. 0 turns it off.",
+    "scope": "How a 3D stack is read. Auto (default): a z-stack is one volume, normalised and thresholded "
+    "as a whole, so planes above and below the cell stay empty; each time point is its own volume; a 2D "
+    "time-lapse (axes TYX, from the file) keeps one threshold per frame. 2D slices: every plane alone.",
     "structure": "What you segment. Auto (default): decided from the first candidate; when most of it "
     "lies off its skeleton band the run uses thick objects, else thin network; the progress line and "
     "the layer metadata say which. Thin network (ER tubules): the paper's EMS, which samples the "

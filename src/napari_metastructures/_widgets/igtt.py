@@ -33,6 +33,7 @@ FIELDS = {
     "epochs": "epochs", "preview_every": "preview_every", "encoder": "encoder", "encoder_depth": "encoder_depth",
     "crop": "crop", "batch": "batch_size", "lr": "lr", "steps": "steps_per_epoch", "use_ems": "use_ems",
     "selection": "selection", "criterion": "criterion", "early_stop": "early_stop", "local_sigma": "local_sigma",
+    "scope": "scope",
 }
 #: The FIELDS rows shown above the fold; every other one sits under "Advanced", in FIELDS order.
 MAIN_FIELDS = ("epochs", "preview_every")
@@ -79,6 +80,9 @@ class IgttWidget(ScrollingForm):
                                    tooltip=TIPS["early_stop"])
         self.local_sigma = FloatSpinBox(label="local contrast (px)", value=d.local_sigma, min=0.0, max=500.0,
                                         step=1.0, tooltip=TIPS["local_sigma"])
+        self.scope = ComboBox(label="stacks as", value=d.scope, tooltip=TIPS["scope"],
+                              choices=[("auto (z-stacks as volumes)", "auto"), ("volumes", "volume"),
+                                       ("2D slices", "slice")])
         self.advanced = collapsible("Advanced", Container(widgets=[
             getattr(self, name) for name in FIELDS if name not in MAIN_FIELDS]))
         self.panel = RunPanel(viewer, "igtt", "_igtt", prepare=self.prepare, validate=self.problem,

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "network: thin tubules such as ER, the paper's EMS; objects: thick structures "
                         "such as mitochondria or nuclei, whose interior EMS also samples")
     p.add_argument("--no-ems", action="store_true", help="ablation: train on the raw candidates, without EMS")
+    p.add_argument("--scope", choices=["auto", "volume", "slice"],
+                   help="auto (default): a z-stack is one volume (normalised and thresholded as one; each "
+                        "time point alone; a TYX time-lapse per frame); volume; slice: every 2D plane alone")
     p.add_argument("--selection", choices=["image", "batch"],
                    help="choose the threshold candidate per image (default) or one per batch")
     # advanced options, mostly for tests and quick runs
