@@ -101,3 +101,26 @@ def test_bad_input_exits_2_with_a_message(tmp_path, capsys, labels_tif):
                                      "--out", str(tmp_path / "x.tif")])
     assert code == 2 and "missing.tif" in err
     assert not (tmp_path / "x.tif").exists()
+
+
+FAMILY_ARGS = {"dilate": [], "erode": [], "morph": [], "skeleton": [], "misannotate": [], "misclassify": [],
+               "sample": ["--p", "0.5"], "random": ["--p", "0.3"], "drop-instances": ["--p", "0.5"],
+               "flip": ["--p", "0.1"], "sample-to-background": ["--p", "0.5"]}
+
+
+@pytest.mark.parametrize("kind", sorted(FAMILY_ARGS))
+@pytest.mark.parametrize("dtype", [np.uint32, np.uint64, np.int64])
+def test_every_family_takes_wide_label_dtypes(tmp_path, capsys, kind, dtype):
+    """uint64 labels crashed the transition matrix (uint64 + intp is float64) after out.tif was written."""
+    lab = np.zeros((32, 40), dtype=dtype)
+    lab[4:12, 4:20] = 1
+    lab[16:28, 22:36] = 2
+    path = tmp_path / "wide.tif"
+    import tifffile
+
+    tifffile.imwrite(path, lab)
+    code, report, err = run_json(capsys, ["noise", str(path), "--kind", kind, *FAMILY_ARGS[kind], "--seed", "1",
+                                          "--out", str(tmp_path / "noisy.tif")])
+    assert code == 0, err
+    assert "Traceback" not in err and np.array(report["transition_matrix"]).shape[0] == 3
+    np.testing.assert_array_equal(tifffile.imread(path), lab)  # input untouched

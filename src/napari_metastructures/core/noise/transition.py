@@ -59,7 +59,7 @@ def empirical_transition_matrix(
     if clean.shape != noisy.shape:
         raise InputError(f"clean {clean.shape} and noisy {noisy.shape} labels differ in shape.")
     m = max(_n_classes(clean, ignore_value, n_classes), _n_classes(noisy, ignore_value, n_classes))
-    code = clean.astype(np.intp) * m + noisy
+    code = clean.astype(np.intp) * m + noisy.astype(np.intp)  # uint64 + intp would be float64
     if ignore_value is not None:
         code = _replace(code, (clean == ignore_value) | (noisy == ignore_value), m * m)
     counts = np.bincount(code.reshape(-1), minlength=m * m + 1)[: m * m].reshape(m, m)
