@@ -353,3 +353,20 @@ def test_property_any_shape_and_class_count(shape, n_classes, kind, p, seed):
     q = N.empirical_transition_matrix(lab, out, n_classes=n_classes)
     assert q.shape == (n_classes, n_classes)
     assert 0 <= N.matrix_rank(q) <= n_classes
+
+
+def test_huge_iteration_counts_end_fast_with_the_saturated_result():
+    """``--iterations 1000000000`` hung; past the image's extent more steps change nothing."""
+    from napari_metastructures.core.noise import dilate_labels, erode_labels
+    from napari_metastructures.core.validate import InputError
+
+    lab = np.zeros((20, 30), np.uint8)
+    lab[3:6, 4:9] = 1
+    lab[12:15, 20:25] = 2
+    for fn in (dilate_labels, erode_labels):
+        np.testing.assert_array_equal(fn(lab, iterations=10**9), fn(lab, iterations=30))
+    assert not np.array_equal(dilate_labels(lab, iterations=2), dilate_labels(lab, iterations=30))
+    with pytest.raises(InputError, match="iterations"):
+        dilate_labels(lab, iterations=-1)
+    with pytest.raises(InputError, match="iterations"):
+        erode_labels(lab, iterations=1.5)

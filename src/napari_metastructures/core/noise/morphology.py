@@ -23,6 +23,18 @@ def _box(a: np.ndarray, axes, op) -> np.ndarray:
     return a
 
 
+def _steps(iterations, shape: tuple, axes) -> int:
+    """``iterations`` checked, and capped where more steps change nothing: a 3-wide box reaches
+    every pixel of an axis within its length, so larger counts give the same result (and no hang)."""
+    try:
+        n = int(iterations)
+    except (TypeError, ValueError):
+        raise InputError(f"iterations must be a whole number, got {iterations!r}.") from None
+    if n < 0 or n != iterations:
+        raise InputError(f"iterations must be a whole number >= 0, got {iterations!r}.")
+    return min(n, max([shape[ax] for ax in axes] + [1]))
+
+
 def dilate_labels(labels: np.ndarray, iterations: int = 1, spatial_ndim: int | None = None) -> np.ndarray:
     """Grow every class into the background with a 3x3 (3x3x3...) element, ``iterations`` times.
 
@@ -31,7 +43,7 @@ def dilate_labels(labels: np.ndarray, iterations: int = 1, spatial_ndim: int | N
     """
     labels, axes = np.asarray(labels), _axes(np.ndim(labels), spatial_ndim)
     out = labels
-    for _ in range(int(iterations)):
+    for _ in range(_steps(iterations, labels.shape, axes)):
         out = _replace(out, out == 0, _box(out, axes, np.maximum))
     return out.copy() if out is labels else out
 
@@ -43,7 +55,7 @@ def erode_labels(labels: np.ndarray, iterations: int = 1, spatial_ndim: int | No
     """
     labels, axes = np.asarray(labels), _axes(np.ndim(labels), spatial_ndim)
     hi, lo = labels, labels
-    for _ in range(int(iterations)):
+    for _ in range(_steps(iterations, labels.shape, axes)):
         hi, lo = _box(hi, axes, np.maximum), _box(lo, axes, np.minimum)
     return labels * ((hi == labels) & (lo == labels))
 
