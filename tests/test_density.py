@@ -222,3 +222,29 @@ def test_compare_to_reference():
     assert abs(res["similarity"]) < 0.3
     res = compare_to_reference(gt, gt, 4)
     assert res["rank"] == 2 and res["similarity"] == pytest.approx(1.0)
+
+
+def test_instance_or_intensity_values_are_refused_not_ranged():
+    """uint32 values near 4e9 built range(4e9); a 16-bit intensity image asked for 16 GiB."""
+    from napari_metastructures.core.density import density_map, label_classes
+
+    lab = np.zeros((16, 16), np.uint32)
+    lab[2:5, 2:5] = 4_000_000_000
+    for fn in (lambda: label_classes(lab, None, name="inst"), lambda: density_map(lab, 2, name="inst")):
+        with pytest.raises(InputError, match="inst: label values reach 4000000000"):
+            fn()
+    assert density_map(lab, 2, classes=[0, 4_000_000_000]).shape == (2, 16, 16)  # named classes still work
+    with pytest.raises(InputError, match="far beyond the image"):
+        density_map(lab > 0, 10**9, kernel="gaussian")
+
+
+def test_memory_limit_refuses_before_allocating(monkeypatch):
+    from napari_metastructures.core.density import density_map
+    from napari_metastructures.core.validate import MEMORY_ENV
+
+    monkeypatch.setenv(MEMORY_ENV, "0.000001")  # about 1 kB
+    with pytest.raises(InputError, match=f"GiB limit .*{MEMORY_ENV}"):
+        density_map(np.zeros((64, 64), np.uint8), 2)
+    monkeypatch.setenv(MEMORY_ENV, "lots")
+    with pytest.raises(InputError, match=MEMORY_ENV):
+        density_map(np.zeros((64, 64), np.uint8), 2)

@@ -124,3 +124,12 @@ def test_every_family_takes_wide_label_dtypes(tmp_path, capsys, kind, dtype):
     assert code == 0, err
     assert "Traceback" not in err and np.array(report["transition_matrix"]).shape[0] == 3
     np.testing.assert_array_equal(tifffile.imread(path), lab)  # input untouched
+
+
+def test_a_refused_summary_leaves_no_output(tmp_path, capsys, labels_tif):
+    path, _ = labels_tif
+    out = tmp_path / "noisy.tif"
+    code = main(["noise", str(path), "--kind", "flip", "--p", "0.1", "--n-classes", "100000", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "100000 x 100000 transition matrix" in err and "Traceback" not in err
+    assert not out.exists() and not (tmp_path / "noisy.json").exists()

@@ -11,7 +11,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, S
 
 from .._tooltips import DENSITY as TIPS
 from ..core.density import KERNELS, compare_to_reference, density_map, label_classes
-from ..core.validate import IGNORE_VALUE, MAX_CLASSES, InputError, check_labels
+from ..core.validate import IGNORE_VALUE, InputError, check_labels
 from ._forms import debounce_timer, layer_picker
 from ._layers import upsert_layer
 
@@ -87,13 +87,9 @@ class DensityWidget(Container):
         if layer.multiscale:
             return f"{layer.name} is multiscale; density maps need a single-scale Labels layer."
         try:
-            data = check_labels(layer.data, name=layer.name)
+            label_classes(check_labels(layer.data, name=layer.name), IGNORE_VALUE, name=layer.name)
         except InputError as err:
             return str(err)
-        n = len(label_classes(data, IGNORE_VALUE))
-        if n > MAX_CLASSES:
-            return (f"{layer.name} has {n} classes (instance labels?); density maps are per class, "
-                    f"at most {MAX_CLASSES}. Make it semantic (e.g. binary) first.")
         return None
 
     def _on_change(self, _value=None) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.validate import InputError, check_memory
 from ._files import output_path, seed
 
 DEMO_NOISE = [("flip", {"p": 0.45}), ("sample", {"p": 0.1}), ("dilate", {"iterations": 2}),
@@ -47,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     size = 96 if args.quick else args.size
+    if size < 64:
+        raise InputError(f"--size {size}: the demo needs at least 64 px.")
+    check_memory(4.0 * 40 * size * size, f"the demo at --size {size}")  # image, truth, noisy labels, maps
     image, truth = synthetic.er_network((size, size), seed=args.seed)
     write_tiff(out / "er_image.tif", image, params={"source": "core.synthetic.er_network", "seed": args.seed})
     write_tiff(out / "er_truth.tif", truth, layer_type="labels")

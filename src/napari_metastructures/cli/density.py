@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     src = read_image(args.labels)
     labels = check_labels(src.data, name=args.labels)
-    classes = args.classes if args.classes else label_classes(labels, args.ignore_value)
+    classes = args.classes if args.classes else label_classes(labels, args.ignore_value, name=args.labels)
     maps = density_map(labels, args.bandwidth, kernel=args.kernel, classes=classes,
                        normalize=args.normalize, ignore_value=args.ignore_value, name=args.labels)
     params = {"kind": "density", "source": str(args.labels), "bandwidth": args.bandwidth,

@@ -77,10 +77,11 @@ def run(args: argparse.Namespace) -> int:
     record["source"] = str(args.labels)
     if "instances" in params:
         record["instances"] = str(args.instances)
+    ignore = params.get("ignore_value", IGNORE_VALUE)
+    # everything that can fail comes before the write: a failed run leaves no output
+    summary = noise_summary(labels, noisy, n_classes=params.get("n_classes"), ignore_value=ignore, tol=args.tol)
     out = write_tiff(args.out, noisy, scale=src.scale, translate=src.translate, params=record,
                      layer_type="labels")
-    ignore = params.get("ignore_value", IGNORE_VALUE)
-    summary = noise_summary(labels, noisy, n_classes=params.get("n_classes"), ignore_value=ignore, tol=args.tol)
     report = {"out": str(out), "shape": list(noisy.shape), "dtype": str(noisy.dtype), "params": record, **summary}
     json.dump(report, sys.stdout, allow_nan=False, default=str)
     sys.stdout.write("\n")

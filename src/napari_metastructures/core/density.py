@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
-from .validate import IGNORE_VALUE, InputError, check_labels
+from .validate import IGNORE_VALUE, MAX_CLASSES, InputError, check_labels, check_memory
 
 KERNELS = ("box", "gaussian")
 NORMALIZATIONS = ("fraction", "paper")
@@ -98,13 +98,22 @@ def _check_bandwidth(bandwidth) -> int:
     return h
 
 
-def label_classes(labels: np.ndarray, ignore_value: int | None = IGNORE_VALUE) -> list[int]:
-    """Classes of a label map: ``0 .. max`` with ``ignore_value`` left out (at least ``[0]``)."""
+def label_classes(labels: np.ndarray, ignore_value: int | None = IGNORE_VALUE, name: str = "labels",
+                  max_classes: int = MAX_CLASSES) -> list[int]:
+    """Classes of a label map: ``0 .. max`` with ``ignore_value`` left out (at least ``[0]``).
+
+    Raises :class:`InputError` when the values reach ``max_classes`` (32): such maps are instance or
+    intensity images, and a density per value would mean ``range(max)`` maps.
+    """
     labels = np.asarray(labels)
     if ignore_value is not None and labels.size:
         top = int(np.max(labels, where=labels != ignore_value, initial=0))
     else:
         top = int(labels.max()) if labels.size else 0
+    if top >= max_classes:
+        raise InputError(f"{name}: label values reach {top}, more than {max_classes} classes (instance labels, "
+                         "or an intensity image?); density maps are per class. Make it semantic (e.g. binary) "
+                         "first, or name the classes to map.")
     return [c for c in range(top + 1) if c != ignore_value]
 
 
@@ -154,9 +163,14 @@ def density_map(
         raise InputError(f"normalize must be one of {', '.join(NORMALIZATIONS)}, got {normalize!r}.")
     if normalize == "paper" and h == 0:
         raise InputError("normalize='paper' divides by 2Nh: the bandwidth must be at least 1.")
-    classes = label_classes(labels, ignore_value) if classes is None else [int(c) for c in classes]
+    classes = label_classes(labels, ignore_value, name) if classes is None else [int(c) for c in classes]
     if ignore_value is not None and ignore_value in classes:
         raise InputError(f"{name}: class {ignore_value} is the ignore value; it has no density.")
+    if kernel == "gaussian" and h > 2 * max(labels.shape):
+        raise InputError(f"bandwidth {h} px is far beyond the image ({max(labels.shape)} px at most): "
+                         "the density would be flat.")
+    check_memory(4.0 * (len(classes) + 2) * labels.size, f"density maps of {name} ({len(classes)} classes, "
+                 f"shape {labels.shape})")
     window = float((2 * h + 1) ** labels.ndim)
     out = np.empty((len(classes),) + labels.shape, dtype=np.float32)
     for k, c in enumerate(classes):

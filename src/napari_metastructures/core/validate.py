@@ -20,6 +20,45 @@ class InputError(ValueError):
     """Bad user input: the message is meant for the user, not a traceback."""
 
 
+#: Environment variable that sets the memory limit in GiB (default: 80 % of the memory available).
+MEMORY_ENV = "METASTRUCTURES_MEMORY_GB"
+
+
+def memory_limit() -> int:
+    """Bytes one call may plan to allocate: ``$METASTRUCTURES_MEMORY_GB``, else 80 % of the memory
+    available now (``MemAvailable`` on Linux, else the physical memory), at least 1 GiB."""
+    import os
+
+    env = os.environ.get(MEMORY_ENV)
+    if env:
+        try:
+            return int(float(env) * 1024**3)
+        except ValueError:
+            raise InputError(f"{MEMORY_ENV}={env!r}: give a number of GiB.") from None
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = 8 * 1024**3
+    return max(int(0.8 * avail), 1024**3)
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """Refuse, before allocating, a plan that needs more than :func:`memory_limit`."""
+    limit = memory_limit()
+    if nbytes > limit:
+        raise InputError(f"{what} needs about {nbytes / 1024**3:.1f} GiB, more than the {limit / 1024**3:.1f} GiB "
+                         f"limit (80 % of the free memory; set {MEMORY_ENV} to change it).")
+
+
 def _size_check(arr: np.ndarray, name: str, max_bytes: int) -> None:
     need = int(np.prod(arr.shape, dtype=np.int64)) * 4
     if need > max_bytes:

@@ -39,6 +39,7 @@ class IgttConfig:
     local_per_width: float = 2.0  # the window is this many times the first candidate's mean width
     local_floor: float = 0.5  # in units of the pixel noise (measured before clipping)
     local_gate: tuple | None = (2.0, 4.0)  # significance (noise SDs, smoothed) where local contrast opens
+    gate_input: bool = True  # the gate also weights the network's input (False: only candidate scoring)
     scope: str = "auto"  # "auto", "volume" (z-stacks as one) or "slice" (every 2D slice alone)
     # schedule
     epochs: int = 8
@@ -139,7 +140,8 @@ class IgttConfig:
         return {"low": self.norm_low, "high": self.norm_high, "background_sigma": self.background_sigma,
                 "background_exclude": self.background_exclude, "local_sigma": self.local_sigma,
                 "local_floor": self.local_floor, "noise": "raw",
-                "gate": list(self.local_gate) if self.local_gate else None, "scope": self.scope}
+                "gate": list(self.local_gate) if self.local_gate else None, "gate_input": self.gate_input,
+                "scope": self.scope}
 
     def calibration_dict(self) -> dict:
         return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}

@@ -150,27 +150,29 @@ def local_window(vols: list, pres: list, spec: dict, cfg: IgttConfig, groups: li
     if not np.isfinite(width) or cfg.local_per_width * width <= cfg.local_sigma:
         return spec, pres
     spec = dict(spec, local_sigma=round(float(cfg.local_per_width * width), 1))
-    return spec, _preprocessed(vols, spec)
+    return spec, _preprocessed(vols, spec, "score")
 
 
-def _preprocessed(vols: list, spec: dict) -> list:
-    return [sl for v in vols for sl in as_slices(preprocess(v, spec))]
+def _preprocessed(vols: list, spec: dict, part: str = "input") -> list:
+    return [sl for v in vols for sl in as_slices(preprocess(v, spec, part))]
 
 
 def prepare(imgs: list, cfg: IgttConfig, axes: list | None = None) -> tuple:
-    """``(spec, preprocessed 2D slices, slices per volume)`` of checked images: each image split into
-    the volumes (or slices) that are normalised and thresholded as one, preprocessed, with the local
-    contrast window set from the structures (:func:`local_window`)."""
+    """``(spec, network inputs, scoring images, slices per volume)`` of checked images, as 2D slices:
+    each image split into the volumes (or slices) that are normalised and thresholded as one,
+    preprocessed, with the local contrast window set from the structures (:func:`local_window`). The
+    scoring images (gated local contrast) judge threshold candidates and make P0."""
     axes = list(axes) if axes is not None else [None] * len(imgs)
     if len(axes) != len(imgs):
         raise InputError(f"{len(axes)} axes strings for {len(imgs)} images.")
     vols = [b for im, ax in zip(imgs, axes) for b in blocks(im, volume_scope(cfg.scope, im.ndim, ax))]
     groups = [len(as_slices(v)) for v in vols]
     spec = cfg.preprocess_dict()
-    pres = _preprocessed(vols, spec)
+    pres = _preprocessed(vols, spec, "score")
     if cfg.local_sigma:
         spec, pres = local_window(vols, pres, spec, cfg, groups)
-    return spec, pres, groups
+    inputs = pres if spec.get("gate_input", True) or not spec.get("gate") else _preprocessed(vols, spec, "input")
+    return spec, inputs, pres, groups
 
 
 def first_candidates(images, config: IgttConfig | None = None, axes: list | None = None) -> list:
@@ -178,7 +180,7 @@ def first_candidates(images, config: IgttConfig | None = None, axes: list | None
     what the engine sees in the data before any training. For checks and benchmarks."""
     cfg = replace((config or IgttConfig.preset("fast")).check(), start="image")
     imgs = [check_image(im, name=f"image {i}") for i, im in enumerate(_as_image_list(images))]
-    _, pres, groups = prepare(imgs, cfg, axes)
+    _, _, pres, groups = prepare(imgs, cfg, axes)
     probs = start_probs(pres, cfg)
     masks = [c.mask(p) for c, p in zip(_choose(probs, pres, cfg, groups), probs)]
     return _regroup(masks, [im.shape for im in imgs])
@@ -198,13 +200,14 @@ class IgttTask:
     the prediction of every image after each epoch (which gives the next pseudo-labels)."""
 
     def __init__(self, net, pres: list, shapes: list, cfg: IgttConfig, rng: np.random.Generator, device,
-                 model: IgttModel, groups: list | None = None) -> None:
+                 model: IgttModel, groups: list | None = None, scores: list | None = None) -> None:
         self.net, self.pres, self.shapes, self.cfg, self.dev, self.model = net, pres, shapes, cfg, device, model
+        self.scores = pres if scores is None else scores  # images that judge candidates (and make P0)
         self.groups = groups or [1] * len(pres)  # 2D slices per volume (one candidate each)
         self.sampler = CropSampler(pres, None, crop=cfg.crop, seed=rng.spawn(1)[0])
         self.ems_rng = rng.spawn(1)[0]
-        self.probs = start_probs(pres, cfg)
-        self.choices = None if self.probs is None else _choose(self.probs, pres, cfg, self.groups)
+        self.probs = start_probs(self.scores, cfg)
+        self.choices = None if self.probs is None else _choose(self.probs, self.scores, cfg, self.groups)
         self.decided: StructureChoice | None = None
         self.calm = 0
         self.masks: list | None = None
@@ -244,7 +247,7 @@ class IgttTask:
             self.probs = [predict_tiled(self.net, x, cfg.tile, cfg.overlap, cfg.predict_batch, self.dev, stop)
                           for x in self.pres]
         notes = []
-        new_choices = _choose(self.probs, self.pres, cfg, self.groups)
+        new_choices = _choose(self.probs, self.scores, cfg, self.groups)
         new_masks = [c.mask(p).astype(bool) for c, p in zip(new_choices, self.probs)]
         if self.decided is None and (self.masks is not None or epoch > 1):  # once, from a trained prediction
             self.decided = choose_structure(cfg.structure, new_masks, cfg.ems_radius)
@@ -314,14 +317,14 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
     rng = np.random.default_rng(seed)
     random = TorchRandom(seed, dev)
 
-    spec, pres, groups = prepare(imgs, cfg, axes)
+    spec, pres, scores, groups = prepare(imgs, cfg, axes)
     with random.active():
         net = build_model(**{k: v for k, v in cfg.model_dict().items() if k != "in_channels"}).to(dev)
     model_config = {"kind": "igtt", "model": cfg.model_dict(), "preprocess": spec,
                     "calibration": cfg.calibration_dict(), "training": cfg.to_dict(), "seed": int(seed),
                     "device": choice.device, "device_name": choice.name}
     model = IgttModel(net, model_config, __version__, [])
-    task = IgttTask(net, pres, shapes, cfg, rng, dev, model, groups)
+    task = IgttTask(net, pres, shapes, cfg, rng, dev, model, groups, scores)
     schedule = Schedule(cfg.epochs, task.steps(), cfg.batch_size, cfg.crop, cfg.optimizer_dict())
     stopped = yield from run_epochs(net, task, schedule, dev, random, stop)
     outputs = task.outputs

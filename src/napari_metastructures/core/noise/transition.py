@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validate import IGNORE_VALUE, InputError
+from ..validate import IGNORE_VALUE, InputError, check_memory
 from .common import MAX_AUTO_CLASSES, _check_p, _n_classes, _replace, _top
 
 
@@ -59,6 +59,7 @@ def empirical_transition_matrix(
     if clean.shape != noisy.shape:
         raise InputError(f"clean {clean.shape} and noisy {noisy.shape} labels differ in shape.")
     m = max(_n_classes(clean, ignore_value, n_classes), _n_classes(noisy, ignore_value, n_classes))
+    check_memory(16.0 * m * m, f"a {m} x {m} transition matrix")
     code = clean.astype(np.intp) * m + noisy.astype(np.intp)  # uint64 + intp would be float64
     if ignore_value is not None:
         code = _replace(code, (clean == ignore_value) | (noisy == ignore_value), m * m)

@@ -136,7 +136,7 @@ def local_contrast(image: np.ndarray, sigma: float, floor: float = 3.0, noise: f
     return (x / (np.maximum(mean, 0.0) + np.float32(eps))).astype(np.float32)
 
 
-def preprocess(image: np.ndarray, spec: dict | None = None) -> np.ndarray:
+def preprocess(image: np.ndarray, spec: dict | None = None, part: str = "input"):
     """Apply a preprocessing spec to a 2D image or one volume: background subtraction, local
     contrast, normalisation.
 
@@ -144,12 +144,17 @@ def preprocess(image: np.ndarray, spec: dict | None = None) -> np.ndarray:
     ``background_exclude`` (True: see :func:`subtract_background`), ``local_sigma`` (None = off),
     ``local_floor`` (3) and ``noise`` (``"clipped"``: the first engine's noise estimate, after the
     background is removed; ``"raw"``: before, see :func:`noise_level`) for :func:`local_contrast`,
-    and ``gate`` (None, or ``[low, high]`` significances: :func:`significance_gate`). An nD input is
-    one volume: percentiles, the noise and Otsu's threshold are pooled over it; filters are in-plane.
+    ``gate`` (None, or ``[low, high]`` significances: :func:`significance_gate`) and ``gate_input``
+    (True: the gate also weights the network's input; False: only the image that scores threshold
+    candidates). An nD input is one volume: percentiles, the noise and Otsu's threshold are pooled
+    over it; filters are in-plane.
+
+    ``part``: ``"input"`` (what the network sees), ``"score"`` (what judges candidates) or ``"both"``
+    (a tuple, computed once).
     """
     spec = dict(spec or {})
     x = np.asarray(image, dtype=np.float32)
-    low, high = spec.get("low", 1.0), spec.get("high", 99.8)
+    low, high, clip = spec.get("low", 1.0), spec.get("high", 99.8), bool(spec.get("clip", False))
     sigma, raw_noise, gate = spec.get("background_sigma"), spec.get("noise") == "raw", spec.get("gate")
     noise = weight = None
     if sigma:
@@ -162,9 +167,14 @@ def preprocess(image: np.ndarray, spec: dict | None = None) -> np.ndarray:
         x = np.maximum(x, 0.0)
     if spec.get("local_sigma"):
         x = local_contrast(x, float(spec["local_sigma"]), float(spec.get("local_floor", 3.0)), noise)
-        if weight is not None:
-            x = x * weight
-    return normalize(x, low, high, bool(spec.get("clip", False)))
+    if weight is None or not spec.get("local_sigma"):
+        out = normalize(x, low, high, clip)
+        return (out, out) if part == "both" else out
+    gated = normalize(x * weight, low, high, clip)
+    if spec.get("gate_input", True):
+        return (gated, gated) if part == "both" else gated
+    plain = normalize(x, low, high, clip) if part != "score" else None
+    return {"input": plain, "score": gated, "both": (plain, gated)}[part]
 
 
 SCOPES = ("auto", "volume", "slice")

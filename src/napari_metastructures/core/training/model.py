@@ -153,9 +153,9 @@ class TrainedModel:
         outs = []
         with oom_advice(str(dev), batch_size=batch_size, tile=tile):
             for block in blocks(arr, volume):  # 2D slices, or volumes preprocessed as one
-                x = preprocess(block, spec)
+                x, score = preprocess(block, spec, "both")  # network input, image that judges candidates
                 probs = [predict_tiled(self.net, sl, tile, overlap, batch_size, dev, stop) for sl in as_slices(x)]
-                prob = self._postprocess(np.stack(probs) if x.ndim > 2 else probs[0], x)
+                prob = self._postprocess(np.stack(probs) if x.ndim > 2 else probs[0], score)
                 outs += as_slices(prob) if x.ndim > 2 else [prob]
         if self.classes == 1:
             return np.stack(outs).reshape(arr.shape).astype(np.float32, copy=False)
