@@ -236,3 +236,17 @@ def test_bundled_nuclei_load():
         np.testing.assert_array_equal(mask, labels > 0)
         assert labels.max() >= 10
     assert (io.NUCLEI_DIR / "SOURCE.md").read_text().count("CC0") >= 1
+
+
+@pytest.mark.parametrize("axes", ["CZYX", "ZCYX", "TZYX", "TCYX", "CYX", "ZYX"])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.int32])
+def test_writer_keeps_the_axes_it_is_given(tmp_path, axes, dtype):
+    """Every 4D array was labelled TZYX; a CZYX output then read back with its scale on the wrong axes."""
+    from napari_metastructures.io import read_image, write_tiff
+
+    shape = tuple(range(2, 2 + len(axes) - 2)) + (8, 9)
+    scale = tuple(float(i + 1) / 10 for i in range(len(axes)))
+    path = write_tiff(tmp_path / "out.tif", np.ones(shape, dtype), scale=scale, axes=axes)
+    back = read_image(path)
+    assert back.axes == axes and back.data.shape == shape
+    assert back.scale == pytest.approx(scale)

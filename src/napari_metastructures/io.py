@@ -99,6 +99,7 @@ def read_image(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> ImageFile
     except Exception as err:  # tifffile raises many types for broken files
         raise InputError(f"{label}: not a readable TIFF file (corrupt or truncated?): {err}") from None
 
+    raw_axes = axes
     data, axes = _drop_singletons(data, axes)
     if data.size == 0:
         raise InputError(f"{label}: the image is empty (shape {data.shape}).")
@@ -107,7 +108,8 @@ def read_image(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> ImageFile
         raise InputError(f"{label}: needs 2D to 5D data, got axes '{axes}' with shape {data.shape}.")
     sizes = dict(info["sizes"])
     offsets: dict[str, float] = {}
-    written = AXES_BY_NDIM.get(len(info.get("scale") or ()))
+    n_written = len(info.get("scale") or ())  # the file's own axes name its stored scale
+    written = raw_axes if len(raw_axes) == n_written else AXES_BY_NDIM.get(n_written)
     if written:  # our own file: exact scale/translate, matched by axis letter
         sizes.update(zip(written, info["scale"]))
         if len(info.get("translate") or ()) == len(written):
@@ -189,6 +191,7 @@ def write_tiff(
     params: dict | None = None,
     layer_type: str = "image",
     translate: tuple[float, ...] | None = None,
+    axes: str | None = None,
 ) -> Path:
     """Write an image or labels array (2D to 5D) to TIFF, atomically, keeping its scale.
 
@@ -213,6 +216,10 @@ def write_tiff(
         Stored in the description; our reader opens labels files as Labels layers.
     translate : tuple of float, optional
         Layer offset per axis, stored in the description.
+    axes : str, optional
+        The data's axes (e.g. ``"CZYX"`` from the input); default by dimension (``YX``, ``ZYX``,
+        ``TZYX``, ``TZCYX``). Axes out of ImageJ's ``TZCYX`` order are written as plain TIFF, so
+        they are kept as given.
 
     Returns
     -------
@@ -235,10 +242,10 @@ def write_tiff(
         raise InputError(f"{path.name}: scale {scale} / translate {translate} do not match {arr.ndim}D data.")
     if not all(np.isfinite(s) and s > 0 for s in scale):
         raise InputError(f"{path.name}: scale must be positive numbers, got {scale}.")
-    axes = AXES_BY_NDIM[arr.ndim]
+    axes = _axes_for(axes, arr.ndim)
     sy, sx = scale[-2], scale[-1]
     extra = {"scale": list(scale), "translate": list(translate), "layer_type": layer_type}
-    if arr.dtype in _IMAGEJ_DTYPES:
+    if arr.dtype in _IMAGEJ_DTYPES and _imagej_order(axes):
         meta: dict[str, Any] = {"axes": axes, "unit": "micron", **extra}
         if "Z" in axes:
             meta["spacing"] = scale[axes.index("Z")]
@@ -257,6 +264,19 @@ def write_tiff(
         text = json.dumps(side, indent=2, ensure_ascii=False)
         atomic_write_text(path.with_name(_stem(path) + ".json"), text)
     return path
+
+
+def _axes_for(axes: str | None, ndim: int) -> str:
+    """``axes`` when they name each dimension once from T, Z, C, Y, X and end in YX; else the default."""
+    if (isinstance(axes, str) and len(axes) == ndim and axes.endswith("YX") and set(axes) <= set("TZCYX")
+            and len(set(axes)) == ndim):
+        return axes
+    return AXES_BY_NDIM[ndim]
+
+
+def _imagej_order(axes: str) -> bool:
+    order = "TZCYX"
+    return [order.index(a) for a in axes] == sorted(order.index(a) for a in axes)
 
 
 def _jsonable(value: Any, max_items: int = 1000) -> Any:

@@ -111,9 +111,9 @@ def write_outputs(out: Path, files: list, probs: list, params: dict) -> list:
         prob = np.clip(np.asarray(prob, np.float32), 0.0, 1.0)
         mask = (prob > 0.5).astype(np.uint8)
         meta = dict(params, source=str(f.metadata.get("source", f.name)))
-        written.append(str(write_tiff(output_path(out, f.stem, "prob"), prob, scale=f.scale,
+        written.append(str(write_tiff(output_path(out, f.stem, "prob"), prob, scale=f.scale, axes=f.axes,
                                       translate=f.translate, params=dict(meta, output="foreground probability"))))
-        written.append(str(write_tiff(output_path(out, f.stem, "mask"), mask, scale=f.scale,
+        written.append(str(write_tiff(output_path(out, f.stem, "mask"), mask, scale=f.scale, axes=f.axes,
                                       translate=f.translate, params=dict(meta, output="mask = probability > 0.5"),
                                       layer_type="labels")))
     return written
