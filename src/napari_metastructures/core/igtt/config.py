@@ -39,7 +39,7 @@ class IgttConfig:
     local_per_width: float = 2.0  # the window is this many times the first candidate's mean width
     local_floor: float = 0.5  # in units of the pixel noise (measured before clipping)
     local_gate: tuple | None = (2.0, 4.0)  # significance (noise SDs, smoothed) where local contrast opens
-    gate_input: bool = True  # the gate also weights the network's input (False: only candidate scoring)
+    gate_input: bool = False  # True: the gate also weights the network input; False: only candidate scoring
     scope: str = "auto"  # "auto", "volume" (z-stacks as one) or "slice" (every 2D slice alone)
     # schedule
     epochs: int = 8
