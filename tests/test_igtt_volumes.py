@@ -99,3 +99,17 @@ def test_trained_volume_predicts_like_its_training_outputs():
     assert result.model.config["preprocess"]["scope"] == "auto"
     again = result.model.predict(img, device="cpu", tile=64, overlap=16)
     np.testing.assert_allclose(again, result.outputs[0], atol=1e-5)
+
+
+def test_gate_weights_the_scoring_image_not_the_network_input():
+    img, truth = stack_with_empty_planes()
+    spec = IgttConfig.preset("fast", background_sigma=10.0).preprocess_dict()
+    assert spec["gate_input"] is False
+    net_input, score = preprocess(img, spec, "both")
+    assert (score[:3] > 0).mean() < 0.01  # empty planes: nothing significant to score
+    assert (net_input[:3] > 0).mean() > 0.2  # the network still sees the noise, and learns it is not structure
+    assert score[truth].mean() > 0.5 * net_input[truth].mean()
+    np.testing.assert_array_equal(preprocess(img, spec, "score"), score)
+    np.testing.assert_array_equal(preprocess(img, spec), net_input)
+    gated_spec = dict(spec, gate_input=True)
+    np.testing.assert_array_equal(preprocess(img, gated_spec), score)
