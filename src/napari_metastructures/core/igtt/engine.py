@@ -69,9 +69,7 @@ def _choose(probs: list, pres: list, cfg: IgttConfig, groups: list | None = None
     groups = groups or [1] * len(probs)
     out = []
     for ps, xs in zip(_split(probs, groups), _split(pres, groups)):
-        c = select(np.stack(ps), np.stack(xs), cfg.n_thresholds, cfg.criterion) if len(ps) > 1 else \
-            select(ps[0], xs[0], cfg.n_thresholds, cfg.criterion)
-        out += [c] * len(ps)
+        out += [select(np.stack(ps), np.stack(xs), cfg.n_thresholds, cfg.criterion)] * len(ps)
     return out
 
 
@@ -79,7 +77,7 @@ def _calibrate(probs: list, choices: list, groups: list) -> list:
     """Calibrated maps per slice, each volume mapped as one (the same scale on every plane)."""
     out = []
     for ps, cs in zip(_split(probs, groups), _split(choices, groups)):
-        out += list(calibrate(np.stack(ps), cs[0])) if len(ps) > 1 else [calibrate(ps[0], cs[0])]
+        out += list(calibrate(np.stack(ps), cs[0]))
     return out
 
 

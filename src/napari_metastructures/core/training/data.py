@@ -166,7 +166,8 @@ def preprocess(image: np.ndarray, spec: dict | None = None, part: str = "input")
             weight = significance_gate(x, noise, float(gate[0]), float(gate[1]))
         x = np.maximum(x, 0.0)
     if spec.get("local_sigma"):
-        x = local_contrast(x, float(spec["local_sigma"]), float(spec.get("local_floor", 3.0)), noise)
+        x = local_contrast(np.maximum(x, 0.0), float(spec["local_sigma"]), float(spec.get("local_floor", 3.0)),
+                           noise)
     if weight is None or not spec.get("local_sigma"):
         out = normalize(x, low, high, clip)
         return (out, out) if part == "both" else out
