@@ -84,7 +84,7 @@ def igtt_shots(app) -> None:
 def rough_shots(app) -> None:
     import napari
 
-    from napari_metastructures._widgets.noisy_labels import _preview_colormap
+    from napari_metastructures._widgets.noisy_labels import _source_colormap
     from napari_metastructures._widgets.rough_labels import RoughLabelsWidget
     from napari_metastructures.core.noise import sample_labels
     from napari_metastructures.core.validate import IGNORE_VALUE
@@ -97,7 +97,7 @@ def rough_shots(app) -> None:
     # what the "Noisy labels" widget makes with family "sample", p = 0.1: IGNORE_VALUE = not sampled
     sampled = sample_labels(np.asarray(truth.data), 0.1, seed=0)
     viewer.add_labels(sampled, name="ER network ground truth_sample", opacity=0.8,
-                      colormap=_preview_colormap(truth, 1, IGNORE_VALUE))  # transparent, as the widget shows it
+                      colormap=_source_colormap(truth, 1, IGNORE_VALUE))  # transparent, as the widget shows it
     widget = RoughLabelsWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train from rough labels")
     widget.image.value = viewer.layers["ER network (synthetic)"]

@@ -1,9 +1,12 @@
 """The "Meta-structure density" dock widget in a real viewer."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
+from napari_metastructures._widgets import density as density_widget
 from napari_metastructures._widgets.density import DensityWidget
 from napari_metastructures.core.density import density_map
 from napari_metastructures.core.noise import flip_labels
@@ -21,29 +24,38 @@ def setup(make_napari_viewer):
     return viewer, widget, layer, noisy
 
 
+def update(qtbot, widget):
+    with qtbot.waitSignal(widget.updated, timeout=20_000) as blocker:
+        widget.update_maps()
+    return blocker.args[0]
+
+
 def test_density_layers_appear_and_update_in_place(qtbot, setup):
     viewer, widget, gt, noisy = setup
     gt_data = np.array(gt.data, copy=True)
     widget.bandwidth.value = 4
     widget.layers.value = [gt, noisy]
-    qtbot.waitUntil(lambda: "noisy_density_c1" in viewer.layers)
-    names = {"gt_density_c0", "gt_density_c1", "noisy_density_c0", "noisy_density_c1"}
-    assert names <= {layer.name for layer in viewer.layers}
-    d1 = viewer.layers["gt_density_c1"]
+    qtbot.waitUntil(lambda: "noisy density" in viewer.layers)
+    # one map per binary input: the foreground's (the background's is its complement)
+    assert {"gt density", "noisy density"} <= {layer.name for layer in viewer.layers}
+    assert not any("c0" in layer.name for layer in viewer.layers)
+    d1 = viewer.layers["gt density"]
     np.testing.assert_allclose(d1.data, density_map(gt_data, 4)[1], atol=1e-6)
     assert tuple(d1.scale) == (0.5, 0.25) and tuple(d1.translate) == (3.0, -2.0)
     assert d1.colormap.name == "magma" and d1.metadata["density"]["bandwidth"] == 4
+    # one contrast range for every map of an update, so they compare by eye
+    assert tuple(d1.contrast_limits) == tuple(viewer.layers["noisy density"].contrast_limits)
     n_layers = len(viewer.layers)
 
     widget.bandwidth.value = 9  # live, debounced
-    qtbot.waitUntil(lambda: viewer.layers["gt_density_c1"].metadata["density"]["bandwidth"] == 9)
+    qtbot.waitUntil(lambda: viewer.layers["gt density"].metadata["density"]["bandwidth"] == 9)
     assert len(viewer.layers) == n_layers  # updated, not duplicated
-    assert viewer.layers["gt_density_c1"] is d1
+    assert viewer.layers["gt density"] is d1
     np.testing.assert_allclose(d1.data, density_map(gt_data, 9)[1], atol=1e-6)
     np.testing.assert_array_equal(gt.data, gt_data)  # input untouched
 
     widget.kernel.value = "gaussian"
-    qtbot.waitUntil(lambda: viewer.layers["gt_density_c1"].metadata["density"]["kernel"] == "gaussian")
+    qtbot.waitUntil(lambda: viewer.layers["gt density"].metadata["density"]["kernel"] == "gaussian")
     assert len(viewer.layers) == n_layers
 
 
@@ -52,27 +64,41 @@ def test_panel_shows_matrix_rank_and_similarity(qtbot, setup):
     widget.live.value = False
     widget.layers.value = [gt, noisy]
     widget.reference.value = gt
-    widget.update_maps()
+    update(qtbot, widget)
     text = widget.panel.value
-    assert "noisy:" in text and "gt:" in text
-    assert "rank 2" in text and "similarity 1.000" in text  # gt against itself
-    assert "Q[0, :]" in text
+    assert "noisy:  similarity" in text and "rank 2" in text and "Q[0, :]" in text
+    assert "gt: the reference" in text and text.count("similarity") == 1  # not compared with itself
 
 
-def test_image_layer_and_float_labels_give_a_message(qtbot, setup):
+def test_maps_are_computed_off_the_gui_thread(qtbot, setup, monkeypatch):
+    """Issue 17 item 11: the maps are computed in a worker thread."""
+    _, widget, gt, _ = setup
+    widget.live.value = False
+    threads = []
+    real = density_widget.compute_maps
+
+    def spy(*args):
+        threads.append(threading.current_thread())
+        return real(*args)
+
+    monkeypatch.setattr(density_widget, "compute_maps", spy)
+    widget.layers.value = [gt]
+    assert [layer.name for layer in update(qtbot, widget)] == ["gt density"]
+    assert threads and threads[0] is not threading.main_thread()
+
+
+def test_only_labels_are_offered_and_bad_values_give_a_message(qtbot, setup):
     viewer, widget, gt, noisy = setup
     widget.live.value = False
-    image = viewer.add_image(np.random.default_rng(0).random((96, 128)).astype(np.float32), name="img")
+    viewer.add_image(np.random.default_rng(0).random((96, 128)).astype(np.float32), name="img")
     widget.layers.reset_choices()
-    widget.layers.value = [image]
-    assert widget.update_maps() == []
-    assert "img is an Image layer" in widget.status.value
-    assert not any(layer.name.startswith("img_density") for layer in viewer.layers)
+    assert [name for name, _ in widget._layer_choices()] == ["gt", "noisy"]
     many = viewer.add_labels(np.arange(96 * 128, dtype=np.int32).reshape(96, 128) % 40, name="inst")
     widget.layers.reset_choices()
     widget.layers.value = [many]
-    assert widget.update_maps() == []
+    assert update(qtbot, widget) == []
     assert "inst: label values reach 39, more than 32 classes" in widget.status.value
+    assert not any(layer.name.startswith("inst density") for layer in viewer.layers)
 
 
 def test_sample_demo_layers(qtbot, make_napari_viewer):
@@ -84,7 +110,7 @@ def test_sample_demo_layers(qtbot, make_napari_viewer):
     assert len(labels) == 3
     widget.layers.value = labels
     widget.reference.value = labels[0]
-    widget.update_maps()
-    assert sum("_density_c" in layer.name for layer in viewer.layers) == 6
+    update(qtbot, widget)
+    assert sum(layer.name.endswith(" density") for layer in viewer.layers) == 3
     text = widget.panel.value
     assert "rank 1" in text and "rank 2" in text

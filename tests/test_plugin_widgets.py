@@ -34,7 +34,7 @@ def test_view_command_docks_all_widgets_and_loads_a_sample(make_napari_viewer, m
         assert any(name in d for d in docked), (name, docked)
 
 
-def test_opening_noisy_labels_adds_no_layer_until_asked(make_napari_viewer):
+def test_opening_noisy_labels_adds_no_layer_until_asked(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "er_network")
     before = [layer.name for layer in viewer.layers]
@@ -43,5 +43,6 @@ def test_opening_noisy_labels_adds_no_layer_until_asked(make_napari_viewer):
     assert not widget._timer.isActive()  # no preview scheduled on open
     widget.p.value = 0.3  # a user change schedules one
     assert widget._timer.isActive()
-    widget.preview()
-    assert [layer.name for layer in viewer.layers] == before + ["ER network ground truth_flip"]
+    with qtbot.waitSignal(widget.previewed, timeout=20_000):
+        widget.preview()
+    assert [layer.name for layer in viewer.layers] == before + ["ER network ground truth_flip (preview)"]

@@ -30,8 +30,9 @@ NOISY_LABELS: dict[str, str] = {
 }
 
 DENSITY: dict[str, str] = {
-    "layers": "Labels layer(s) to map. Ctrl/Cmd-click to pick several. Each class k gets an Image "
-              "layer <labels>_density_c<k>, updated in place.",
+    "layers": "Labels layer(s) to map. Ctrl/Cmd-click to pick several. Each foreground class gets an "
+              "Image layer '<labels> density' ('<labels> density c<k>' with several classes), updated in "
+              "place; all maps of one update share one contrast range.",
     "reference": "Labels layer to compare with (e.g. the ground truth): the panel shows each layer's "
                  "transition matrix Q[reference, layer], its rank and the meta-structure similarity.",
     "bandwidth": "h in pixels: the box window is (2h+1) pixels wide per axis; for the Gaussian, sigma = h. "

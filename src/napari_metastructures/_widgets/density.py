@@ -1,6 +1,8 @@
 """Dock widget "Meta-structure density": per-class density maps of Labels layers, live.
 
-The layer pickers refresh when napari calls ``reset_choices`` on the docked widget.
+The maps and comparisons are computed in a worker thread (:class:`~._background.LatestJob`); the
+GUI thread only shows them. The layer pickers refresh when napari calls ``reset_choices`` on the
+docked widget.
 """
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Select, Slider
+from psygnal import Signal
 
 from .._tooltips import DENSITY as TIPS
 from ..core.density import KERNELS, compare_to_reference, density_map, label_classes
-from ..core.validate import IGNORE_VALUE, InputError, check_labels
+from ..core.validate import IGNORE_VALUE, InputError, check_labels, check_labels_layout
+from ._background import LatestJob
 from ._forms import debounce_timer, layer_picker
 from ._layers import upsert_layer
 
@@ -22,8 +26,9 @@ DEBOUNCE_MS = 200
 COLORMAP = "magma"
 
 
-def density_layer_name(labels_name: str, cls: int) -> str:
-    return f"{labels_name}_density_c{cls}"
+def density_layer_name(labels_name: str, cls: int, n_shown: int = 1) -> str:
+    """``<labels> density`` for the one foreground class, else ``<labels> density c<k>``."""
+    return f"{labels_name} density" if n_shown == 1 and cls == 1 else f"{labels_name} density c{cls}"
 
 
 def format_comparison(name: str, result: dict | None, problem: str | None = None) -> str:
@@ -38,13 +43,72 @@ def format_comparison(name: str, result: dict | None, problem: str | None = None
     return "\n".join(lines)
 
 
+def _compare(ref: np.ndarray, labels: np.ndarray, name: str, h: int, kernel: str) -> str:
+    try:
+        result = compare_to_reference(ref, labels, h, kernel, ignore_value=IGNORE_VALUE)
+    except InputError as err:
+        return format_comparison(name, None, str(err))
+    except Exception as err:  # noqa: BLE001 -- shown on the panel, never a traceback
+        return format_comparison(name, None, f"{type(err).__name__}: {err}")
+    return format_comparison(name, result)
+
+
+def compute_maps(items: list, reference, h: int, kernel: str) -> dict:
+    """Density maps of the foreground classes, and comparisons with the reference (worker thread).
+
+    Parameters
+    ----------
+    items : list of (name, array)
+    reference : (name, array) or None
+
+    Returns
+    -------
+    dict with ``maps`` (list of (name, classes, maps)), ``messages`` and ``blocks`` (panel text).
+    """
+    out: dict = {"maps": [], "messages": [], "blocks": []}
+    ref = None
+    if reference is not None:
+        try:
+            ref = check_labels(reference[1], name=reference[0])
+            label_classes(ref, IGNORE_VALUE, name=reference[0])
+        except InputError as err:
+            out["messages"].append(f"reference: {err}")
+            ref = None
+    for name, data in items:
+        try:
+            labels = check_labels(data, name=name)
+            classes = label_classes(labels, IGNORE_VALUE, name=name)
+            shown = [c for c in classes if c > 0] or list(classes)  # background is the complement
+            maps = density_map(labels, h, kernel, classes=shown, ignore_value=IGNORE_VALUE, name=name)
+        except InputError as err:
+            out["messages"].append(str(err))
+            continue
+        except Exception as err:  # noqa: BLE001 -- never a traceback in the viewer
+            out["messages"].append(f"{name}: density failed: {type(err).__name__}: {err}")
+            continue
+        out["maps"].append((name, shown, maps))
+        if ref is not None:
+            out["blocks"].append(f"{name}: the reference" if name == reference[0]
+                                 else _compare(ref, labels, name, h, kernel))
+    return out
+
+
 class DensityWidget(Container):
-    """Pick Labels layers and a bandwidth; see each class's density and compare to a reference."""
+    """Pick Labels layers and a bandwidth; see each class's density and compare to a reference.
+
+    Attributes
+    ----------
+    updated : Signal
+        Emitted with the list of density layers when a computed update lands.
+    """
+
+    updated = Signal(object)
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:  # npe2 injects the viewer
         from napari.layers import Labels
 
         self._viewer = viewer
+        self._job = LatestJob(self._show, self._failed)
         self.layers = Select(name="layers", label="labels", choices=self._layer_choices)
         self.reference = layer_picker(Labels, name="reference", label="reference", nullable=True)
         self.bandwidth = Slider(name="bandwidth", label="bandwidth h", min=0, max=200, value=10)
@@ -54,11 +118,13 @@ class DensityWidget(Container):
         self.status = Label(name="status")
         self.panel = Label(name="panel")
         inputs = [self.layers, self.reference, self.bandwidth, self.kernel, self.live]
-        super().__init__(widgets=[*inputs, self.run_button, self.status, self.panel])
+        readout = Container(widgets=[self.status, self.panel], labels=False)  # full width, no bare row names
+        super().__init__(widgets=[*inputs, self.run_button, readout])
         for widget in [*inputs, self.run_button, self.panel]:
             widget.tooltip = TIPS.get(widget.name, "")
         self.panel.native.setStyleSheet("font-family: monospace;")
         self.status.native.setWordWrap(True)
+        self.native.destroyed.connect(self._job.close)
 
         self._timer = debounce_timer(self, DEBOUNCE_MS, self.update_maps)
         for widget in inputs:
@@ -66,19 +132,15 @@ class DensityWidget(Container):
         self.run_button.changed.connect(self.update_maps)
 
     # ------------------------------------------------------------------ choices and state
-    def _is_output(self, layer) -> bool:
-        return "density" in layer.metadata and "_density_c" in layer.name
-
     def _layer_choices(self, _widget=None):
-        """Labels and Image layers (an Image gets a message), without our own density maps."""
-        from napari.layers import Image, Labels
+        """The viewer's Labels layers."""
+        from napari.layers import Labels
 
-        return [(layer.name, layer) for layer in self._viewer.layers
-                if isinstance(layer, (Labels, Image)) and not self._is_output(layer)]
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Labels)]
 
     @staticmethod
     def layer_problem(layer) -> str | None:
-        """Why ``layer`` has no density maps, or None."""
+        """Why ``layer`` has no density maps, or None (no pixel reads: values are checked in the worker)."""
         from napari.layers import Labels
 
         if not isinstance(layer, Labels):
@@ -87,7 +149,7 @@ class DensityWidget(Container):
         if layer.multiscale:
             return f"{layer.name} is multiscale; density maps need a single-scale Labels layer."
         try:
-            label_classes(check_labels(layer.data, name=layer.name), IGNORE_VALUE, name=layer.name)
+            check_labels_layout(layer.data, name=layer.name)
         except InputError as err:
             return str(err)
         return None
@@ -97,16 +159,15 @@ class DensityWidget(Container):
             self._timer.start()
 
     # ---------------------------------------------------------------------------- actions
-    def update_maps(self, _value=None) -> list:
-        """Compute every chosen layer's class densities now; returns the density layers."""
+    def update_maps(self, _value=None) -> None:
+        """Compute every chosen layer's class densities in a worker (see ``updated``)."""
         self._timer.stop()
         chosen = list(self.layers.value)
         if not chosen:
             self.status.value = "Pick one or more Labels layers."
-            return []
-        h, kernel = int(self.bandwidth.value), self.kernel.value
-        out, messages, blocks = [], [], []
-        ref = self.reference.value
+            return
+        h, kernel, ref = int(self.bandwidth.value), self.kernel.value, self.reference.value
+        messages, items = [], []
         ref_problem = self.layer_problem(ref) if ref is not None else None
         if ref_problem:
             messages.append(f"reference: {ref_problem}")
@@ -114,41 +175,34 @@ class DensityWidget(Container):
             problem = self.layer_problem(layer)
             if problem:
                 messages.append(problem)
-                continue
-            try:
-                labels = np.asarray(layer.data)
-                classes = label_classes(labels, IGNORE_VALUE)
-                maps = density_map(labels, h, kernel, classes=classes, ignore_value=IGNORE_VALUE, name=layer.name)
-            except InputError as err:
-                messages.append(str(err))
-                continue
-            except Exception as err:  # noqa: BLE001 -- never a traceback in the viewer
-                messages.append(f"{layer.name}: density failed: {type(err).__name__}: {err}")
-                continue
-            meta = {"density": {"source": layer.name, "bandwidth": h, "kernel": kernel,
-                                "normalize": "fraction", "ignore_value": IGNORE_VALUE}}
-            for cls, dmap in zip(classes, maps):
-                meta_c = {"density": {**meta["density"], "class": int(cls)}}
-                top = float(dmap.max()) if dmap.size else 1.0
-                out.append(upsert_layer(
-                    self._viewer, density_layer_name(layer.name, cls), dmap, "image",
-                    scale=tuple(layer.scale), translate=tuple(layer.translate), metadata=meta_c,
-                    colormap=COLORMAP, contrast_limits=(0.0, top if top > 0 else 1.0),
-                ))
-            if ref is not None and not ref_problem:
-                blocks.append(self._compare(ref, layer, h, kernel))
-        self.status.value = "\n".join(messages) if messages else f"{len(out)} density map(s), h = {h}, {kernel}"
-        self.panel.value = "\n".join(blocks) if blocks else (
-            "" if ref is not None else "Pick a reference to compare the layers with.")
-        return out
+            else:
+                items.append((layer.name, layer.data))
+        geometry = {layer.name: (tuple(layer.scale), tuple(layer.translate)) for layer in chosen}
+        tag = {"h": h, "kernel": kernel, "messages": messages, "geometry": geometry, "has_ref": ref is not None}
+        self.status.value = f"computing {len(items)} density map(s), h = {h}…" if items else "\n".join(messages)
+        self._job.submit(compute_maps, items, None if ref is None or ref_problem else (ref.name, ref.data),
+                         h, kernel, tag=tag)
 
-    @staticmethod
-    def _compare(ref, layer, h: int, kernel: str) -> str:
-        try:
-            result = compare_to_reference(np.asarray(ref.data), np.asarray(layer.data), h, kernel,
-                                          ignore_value=IGNORE_VALUE)
-        except InputError as err:
-            return format_comparison(layer.name, None, str(err))
-        except Exception as err:  # noqa: BLE001
-            return format_comparison(layer.name, None, f"{type(err).__name__}: {err}")
-        return format_comparison(layer.name, result)
+    def _show(self, out: dict, tag: dict) -> None:
+        h, kernel = tag["h"], tag["kernel"]
+        top = max((float(m.max()) for _, _, maps in out["maps"] for m in maps if m.size), default=1.0)
+        layers = []
+        for name, classes, maps in out["maps"]:
+            scale, translate = tag["geometry"][name]
+            for cls, dmap in zip(classes, maps):
+                meta = {"density": {"source": name, "bandwidth": h, "kernel": kernel, "normalize": "fraction",
+                                    "ignore_value": IGNORE_VALUE, "class": int(cls)}}
+                layers.append(upsert_layer(
+                    self._viewer, density_layer_name(name, cls, len(classes)), dmap, "image", scale=scale,
+                    translate=translate, metadata=meta, colormap=COLORMAP,
+                    contrast_limits=(0.0, top if top > 0 else 1.0)))
+        messages = tag["messages"] + out["messages"]
+        self.status.value = "\n".join(messages) if messages else (
+            f"{len(layers)} density map(s), h = {h}, {kernel}, one contrast range (0-{top:.2f})")
+        self.panel.value = "\n".join(out["blocks"]) if out["blocks"] else (
+            "" if tag["has_ref"] else "Pick a reference to compare the layers with.")
+        self.updated.emit(layers)
+
+    def _failed(self, err: BaseException, tag: dict) -> None:
+        self.status.value = "\n".join([*tag["messages"], f"density failed: {type(err).__name__}: {err}"])
+        self.updated.emit([])

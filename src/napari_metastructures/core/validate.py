@@ -107,6 +107,29 @@ def check_image_layout(
     _size_check(arr, name, max_bytes)
 
 
+def check_labels_layout(data, name: str = "labels", min_ndim: int = 2, max_ndim: int = 5,
+                        max_bytes: int = MAX_BYTES) -> None:
+    """The checks of :func:`check_labels` that need no pixels: size, dtype, dimensionality.
+
+    For lazy arrays (dask, zarr), so that validation on the GUI thread reads nothing.
+    """
+    shape, dtype = tuple(np.shape(data)), np.dtype(data.dtype)
+    if int(np.prod(shape)) == 0:
+        raise InputError(f"{name}: the labels are empty (shape {shape}).")
+    if dtype == np.bool_:
+        return
+    if np.issubdtype(dtype, np.floating):
+        raise InputError(
+            f"{name}: labels must be integers, got {dtype}; is this an Image layer? "
+            "Convert it to Labels (or threshold it) first."
+        )
+    if not np.issubdtype(dtype, np.integer):
+        raise InputError(f"{name}: labels must be integers, got dtype {dtype}.")
+    if not (min_ndim <= len(shape) <= max_ndim):
+        raise InputError(f"{name}: needs {min_ndim}D to {max_ndim}D labels, got {len(shape)}D with shape {shape}.")
+    _size_check(data, name, max_bytes)
+
+
 def check_labels(
     data, name: str = "labels", min_ndim: int = 2, max_ndim: int = 5, allow_empty: bool = True,
     max_bytes: int = MAX_BYTES,
@@ -119,22 +142,9 @@ def check_labels(
         If it is float, negative, empty, or the wrong dimensionality.
     """
     arr = np.asarray(data)
-    if arr.size == 0:
-        raise InputError(f"{name}: the labels are empty (shape {arr.shape}).")
+    check_labels_layout(arr, name, min_ndim, max_ndim, max_bytes)
     if arr.dtype == bool:
         return arr.astype(np.uint8)
-    if np.issubdtype(arr.dtype, np.floating):
-        raise InputError(
-            f"{name}: labels must be integers, got {arr.dtype}; is this an Image layer? "
-            "Convert it to Labels (or threshold it) first."
-        )
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise InputError(f"{name}: labels must be integers, got dtype {arr.dtype}.")
-    if not (min_ndim <= arr.ndim <= max_ndim):
-        raise InputError(
-            f"{name}: needs {min_ndim}D to {max_ndim}D labels, got {arr.ndim}D with shape {arr.shape}."
-        )
-    _size_check(arr, name, max_bytes)
     if np.issubdtype(arr.dtype, np.signedinteger) and arr.min() < 0:
         raise InputError(f"{name}: labels hold negative values (min {arr.min()}); use 0 for background.")
     if not allow_empty and not arr.any():
