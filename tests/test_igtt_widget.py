@@ -156,6 +156,12 @@ def test_save_load_predict_and_export(make_napari_viewer, qtbot, er_image, tmp_p
     np.testing.assert_array_equal(back.data, mask.data)
     np.testing.assert_allclose(back.scale[-2:], (0.2, 0.2), rtol=1e-4)
 
+    # the Export button writes in a worker thread and says so
+    target = tmp_path / "from_button.tif"
+    fresh.panel.models._export_in_worker(target)
+    qtbot.waitUntil(target.is_file, timeout=TIMEOUT)  # written atomically: present means complete
+    np.testing.assert_array_equal(read_image(target).data, mask.data)
+
 
 @pytest.mark.slow
 def test_stop_during_predict_writes_nothing(make_napari_viewer, qtbot, er_image, monkeypatch):

@@ -250,3 +250,23 @@ def test_writer_keeps_the_axes_it_is_given(tmp_path, axes, dtype):
     back = read_image(path)
     assert back.axes == axes and back.data.shape == shape
     assert back.scale == pytest.approx(scale)
+
+
+def test_reader_names_axes_and_units(tmp_path):
+    """Issue 17 item 10: sliders read t and z, sizes in µm (napari's axis_labels and units)."""
+    path = io.write_tiff(tmp_path / "tz.tif", np.zeros((2, 3, 8, 8), np.uint16), scale=(5.0, 0.25, 0.1, 0.1),
+                         axes="TZYX")
+    (_, meta, _), = io.read_layers(str(path))
+    assert meta["axis_labels"] == ("t", "z", "y", "x")
+    assert meta["units"] == ("pixel", "um", "um", "um")
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, np.zeros((4, 8, 8), np.uint16))  # no pixel size: no length unit claimed
+    (_, meta, _), = io.read_layers(str(plain))
+    assert len(meta["axis_labels"]) == 3 and meta["units"] == ("pixel",) * 3
+
+
+def test_reader_layers_open_in_napari_with_their_axes(make_napari_viewer, tmp_path):
+    path = io.write_tiff(tmp_path / "z.tif", np.zeros((3, 8, 8), np.uint16), scale=(0.25, 0.1, 0.1), axes="ZYX")
+    viewer = make_napari_viewer()
+    layer, = viewer.open(str(path), plugin="napari-metastructures")
+    assert tuple(layer.axis_labels) == ("z", "y", "x") and str(layer.units[0]) == "micrometer"

@@ -215,3 +215,21 @@ def test_keep_right_after_a_change_keeps_the_new_settings(qtbot, setup):
         assert widget.keep() is None
     kept = viewer.layers["gt_flip_p0.35_seed0"]
     assert kept.metadata["noise"]["p"] == 0.35
+
+
+def test_previews_and_kept_layers_keep_the_source_axes(qtbot, make_napari_viewer):
+    """Outputs keep the input's axes: labels and units, as well as scale and translate."""
+    viewer = make_napari_viewer()
+    stack = np.zeros((3, 20, 20), dtype=np.uint8)
+    stack[1, 8:12, 8:12] = 1
+    layer = viewer.add_labels(stack, name="stack", scale=(0.25, 0.1, 0.1), axis_labels=("z", "y", "x"),
+                              units=("um", "um", "um"))
+    widget = NoisyLabelsWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.live.value = False
+    widget.family.value = "dilate"
+    out = preview(qtbot, widget)
+    kept = widget.keep()
+    for result in (out, kept):
+        assert tuple(result.axis_labels) == ("z", "y", "x") and tuple(result.units) == tuple(layer.units)
+        assert tuple(result.scale) == (0.25, 0.1, 0.1)

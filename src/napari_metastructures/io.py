@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -325,8 +326,36 @@ def read_layers(path: str | list[str]) -> list[tuple]:
             meta["rgb"] = True
             scale, translate = scale[:-1], translate[:-1]
         meta["scale"], meta["translate"] = scale, translate
+        if layers_take_axes():  # napari >= 0.6: sliders read "t", "z" and sizes in µm
+            meta["axis_labels"], meta["units"] = layer_axes(
+                img.axes.replace("S", "") if meta.get("rgb") else img.axes, img.metadata.get("unit"))
         layers.append((img.data, meta, img.layer_type))
     return layers
+
+
+@lru_cache(maxsize=1)
+def layers_take_axes() -> bool:
+    """True when the installed napari's layers take ``axis_labels`` and ``units`` (napari >= 0.6)."""
+    import inspect
+
+    from napari.layers import Image
+
+    return {"axis_labels", "units"} <= set(inspect.signature(Image.__init__).parameters)
+
+
+#: Unit names from file metadata -> names napari (pint) reads.
+_UNITS = {"µm": "um", "um": "um", "micron": "um", "microns": "um", "micrometer": "um", "nm": "nm", "mm": "mm"}
+
+
+def layer_axes(axes: str, unit: str | None) -> tuple[tuple, tuple]:
+    """napari ``axis_labels`` (``t``, ``z``, ``y``, ``x``...) and ``units`` for a file's axes.
+
+    Spatial axes get the file's length unit when it has one; the others (T, C) keep napari's
+    default, as the time unit of a file is not always known.
+    """
+    length = _UNITS.get(str(unit).strip().lower()) if unit else None
+    units = tuple(length if a in "ZYX" and length else "pixel" for a in axes)
+    return tuple(a.lower() for a in axes), units
 
 
 def napari_write_labels(path: str, data: Any, meta: dict) -> list[str]:

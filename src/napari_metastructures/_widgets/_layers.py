@@ -21,6 +21,8 @@ class FrozenLayer:
     scale: tuple
     translate: tuple
     metadata: dict = field(default_factory=dict)
+    axis_labels: tuple | None = None
+    units: tuple | None = None
 
     @classmethod
     def from_layer(cls, layer) -> FrozenLayer:
@@ -30,13 +32,29 @@ class FrozenLayer:
             scale=tuple(np.asarray(layer.scale, dtype=float)),
             translate=tuple(np.asarray(layer.translate, dtype=float)),
             metadata=dict(layer.metadata),
+            **axes_of(layer),
         )
+
+    def geometry(self) -> dict:
+        """Layer keyword arguments that place an output like this input: scale, translate, axes."""
+        out = {"scale": self.scale, "translate": self.translate}
+        if self.axis_labels is not None:
+            out.update(axis_labels=self.axis_labels, units=self.units)
+        return out
 
     @property
     def axes(self) -> str | None:
         """The axes our reader recorded (``"TZYX"``...), when they fit the data; else None."""
         axes = self.metadata.get("axes")
         return axes if isinstance(axes, str) and len(axes) == np.ndim(self.data) else None
+
+
+def axes_of(layer) -> dict:
+    """``axis_labels`` and ``units`` of a layer (napari >= 0.6), as layer keyword arguments; else {}."""
+    labels, units = getattr(layer, "axis_labels", None), getattr(layer, "units", None)
+    if labels is None or units is None:
+        return {}
+    return {"axis_labels": tuple(str(a) for a in labels), "units": tuple(str(u) for u in units)}
 
 
 def _frozen_data(layer):

@@ -151,19 +151,22 @@ class ModelActions:
         panel.timing.value = f"predicted '{frozen.name}' into '{name}'"
         panel.predicted.emit(panel.mask_layers[0])
 
-    def export_masks(self, path) -> list:
-        """Write the latest mask layer(s) as TIFF with scale; into folder ``path`` when several."""
-        from ..io import write_tiff
-
+    def _export_jobs(self, path) -> list:
+        """``(target, data, write_tiff keyword arguments)`` per mask to export (no pixels read)."""
         layers = [layer for layer in self.panel.mask_layers if layer in self.panel.viewer.layers]
         if not layers:
             raise InputError("no mask to export yet: run or predict first.")
         path = Path(path)
         single = len(layers) == 1 and path.suffix.lower() in (".tif", ".tiff")
         targets = [path] if single else [path / f"{layer.name}.tif" for layer in layers]
-        return [write_tiff(target, np.asarray(layer.data), scale=tuple(layer.scale), params=dict(layer.metadata),
-                           layer_type="labels", translate=tuple(layer.translate))
+        return [(target, layer.data, {"scale": tuple(layer.scale), "params": dict(layer.metadata),
+                                      "layer_type": "labels", "translate": tuple(layer.translate),
+                                      "axes": _file_axes(layer)})
                 for layer, target in zip(layers, targets)]
+
+    def export_masks(self, path) -> list:
+        """Write the latest mask layer(s) as TIFF with scale and axes; into folder ``path`` when several."""
+        return _write_all(self._export_jobs(path))
 
     # ---------------------------------------------------------------- dialogs
     def _ask_save(self, *_) -> None:
@@ -191,7 +194,23 @@ class ModelActions:
             name = masks[0].name if masks else "mask"
             path, _f = QFileDialog.getSaveFileName(parent, "Export mask", f"{name}.tif", "TIFF (*.tif *.tiff)")
         if path:
-            self._guard(lambda: self.export_masks(path), f"Exported to {path}", "Export mask")
+            self._export_in_worker(path)
+
+    def _export_in_worker(self, path) -> None:
+        """Export in a worker thread (a large stack takes seconds to write); the outcome is notified."""
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_info
+
+        try:
+            jobs = self._export_jobs(path)
+        except InputError as err:
+            self.panel.notify_error(str(err))
+            return
+        worker = create_worker(_write_all, jobs, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(lambda _paths: show_info(f"Exported to {path}"))
+        worker.errored.connect(lambda err: self.panel.notify_error(user_message(err, "Export mask")))
+        self._export_worker = worker  # kept alive until it ends
+        worker.start()
 
     def _guard(self, action: Callable, done: str, what: str) -> None:
         from napari.utils.notifications import show_info
@@ -203,3 +222,16 @@ class ModelActions:
             self.panel.notify_error(user_message(err, what))
         else:
             show_info(done)
+
+
+def _file_axes(layer) -> str | None:
+    """TIFF axes (``TZYX``...) from a layer's napari axis labels, when they name axes we know."""
+    labels = "".join(str(a) for a in getattr(layer, "axis_labels", ()) or ()).upper()
+    return labels if len(labels) == layer.ndim and set(labels) <= set("TZCYX") and len(set(labels)) == len(labels) \
+        else layer.metadata.get("axes")
+
+
+def _write_all(jobs: list) -> list:
+    from ..io import write_tiff
+
+    return [write_tiff(target, np.asarray(data), **kwargs) for target, data, kwargs in jobs]

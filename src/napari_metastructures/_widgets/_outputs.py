@@ -68,8 +68,10 @@ class OutputLayers:
             if isinstance(layer, kind) and layer.data.shape == data.shape and layer.data.dtype == data.dtype:
                 layer.data, layer.metadata = data, metadata
                 return layer
+            geometry = frozen.geometry()
             return upsert_layer(self.viewer, name, data, kind="labels" if kind is Labels else "image",
-                                scale=frozen.scale, translate=frozen.translate, metadata=metadata, **style)
+                                scale=geometry.pop("scale"), translate=geometry.pop("translate"),
+                                metadata=metadata, **geometry, **style)
 
         meta = {**meta, TOKEN_KEY: self.token}
         put(prob_name, prob, Image, {**meta, "probability_of": mask_name}, colormap="magma",

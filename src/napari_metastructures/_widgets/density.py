@@ -17,7 +17,7 @@ from ..core.density import KERNELS, compare_to_reference, density_map, label_cla
 from ..core.validate import IGNORE_VALUE, InputError, check_labels, check_labels_layout
 from ._background import LatestJob
 from ._forms import debounce_timer, layer_picker
-from ._layers import upsert_layer
+from ._layers import axes_of, upsert_layer
 
 if TYPE_CHECKING:
     import napari
@@ -177,7 +177,7 @@ class DensityWidget(Container):
                 messages.append(problem)
             else:
                 items.append((layer.name, layer.data))
-        geometry = {layer.name: (tuple(layer.scale), tuple(layer.translate)) for layer in chosen}
+        geometry = {layer.name: (tuple(layer.scale), tuple(layer.translate), axes_of(layer)) for layer in chosen}
         tag = {"h": h, "kernel": kernel, "messages": messages, "geometry": geometry, "has_ref": ref is not None}
         self.status.value = f"computing {len(items)} density map(s), h = {h}…" if items else "\n".join(messages)
         self._job.submit(compute_maps, items, None if ref is None or ref_problem else (ref.name, ref.data),
@@ -188,14 +188,14 @@ class DensityWidget(Container):
         top = max((float(m.max()) for _, _, maps in out["maps"] for m in maps if m.size), default=1.0)
         layers = []
         for name, classes, maps in out["maps"]:
-            scale, translate = tag["geometry"][name]
+            scale, translate, axes = tag["geometry"][name]
             for cls, dmap in zip(classes, maps):
                 meta = {"density": {"source": name, "bandwidth": h, "kernel": kernel, "normalize": "fraction",
                                     "ignore_value": IGNORE_VALUE, "class": int(cls)}}
                 layers.append(upsert_layer(
                     self._viewer, density_layer_name(name, cls, len(classes)), dmap, "image", scale=scale,
                     translate=translate, metadata=meta, colormap=COLORMAP,
-                    contrast_limits=(0.0, top if top > 0 else 1.0)))
+                    contrast_limits=(0.0, top if top > 0 else 1.0), **axes))
         messages = tag["messages"] + out["messages"]
         self.status.value = "\n".join(messages) if messages else (
             f"{len(layers)} density map(s), h = {h}, {kernel}, one contrast range (0-{top:.2f})")

@@ -17,7 +17,7 @@ from ..core.noise import KINDS, kind_parameters, make_noisy, noise_summary
 from ..core.validate import IGNORE_VALUE, InputError, check_labels, check_labels_layout
 from ._background import LatestJob
 from ._forms import debounce_timer, layer_picker
-from ._layers import unique_name
+from ._layers import axes_of, unique_name
 
 if TYPE_CHECKING:
     import napari
@@ -278,7 +278,8 @@ class NoisyLabelsWidget(Container):
         params = self.parameters()
         info = {"state": self._state(), "source": layer.name, "kind": kind,
                 "instances": self.instances.value.name if params.get("instances") is not None else None,
-                "scale": tuple(layer.scale), "translate": tuple(layer.translate), "layer": layer}
+                "scale": tuple(layer.scale), "translate": tuple(layer.translate), "layer": layer,
+                "axes": axes_of(layer)}
         self.status.value = f"computing {kind} on {layer.name}…"
         self._job.submit(compute_preview, layer.data, layer.name, kind, int(self.seed.value), params,
                          int(self.ignore_value.value), tag=info)
@@ -300,7 +301,8 @@ class NoisyLabelsWidget(Container):
                 layer.name = unique_name(self._viewer, name)
         if layer is None:
             layer = self._viewer.add_labels(out["noisy"], name=unique_name(self._viewer, name), metadata=meta,
-                                            scale=info["scale"], translate=info["translate"], colormap=colormap)
+                                            scale=info["scale"], translate=info["translate"], colormap=colormap,
+                                            **info["axes"])
         else:
             layer.data, layer.metadata, layer.colormap = out["noisy"], meta, colormap
             layer.scale, layer.translate, layer.visible = info["scale"], info["translate"], True
@@ -308,7 +310,7 @@ class NoisyLabelsWidget(Container):
             if index != len(self._viewer.layers) - 1:  # stay above kept layers and the ground truth
                 self._viewer.layers.move(index, len(self._viewer.layers))
         self._result = dict(data=out["noisy"], meta={"noise": dict(record)}, source=info["source"], kind=info["kind"],
-                            scale=info["scale"], translate=info["translate"], state=info["state"],
+                            scale=info["scale"], translate=info["translate"], state=info["state"], axes=info["axes"],
                             colormap=_source_colormap(info["layer"], out["top"], out["ignore"]))
         self.status.value = (f"preview: {layer.name}" if out["changed"] else
                              f"preview: {layer.name} is the same as {info['source']}: {info['kind']} changes "
@@ -342,7 +344,7 @@ class NoisyLabelsWidget(Container):
         kept = self._viewer.add_labels(
             np.array(res["data"], copy=True), name=unique_name(self._viewer, kept_name(res["meta"]["noise"])),
             scale=res["scale"], translate=res["translate"], metadata={"noise": dict(res["meta"]["noise"])},
-            colormap=res["colormap"],
+            colormap=res["colormap"], **res["axes"],
         )
         preview = self.preview_layer()
         if preview is not None:
