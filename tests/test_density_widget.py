@@ -114,3 +114,16 @@ def test_sample_demo_layers(qtbot, make_napari_viewer):
     assert sum(layer.name.endswith(" density") for layer in viewer.layers) == 3
     text = widget.panel.value
     assert "rank 1" in text and "rank 2" in text
+
+
+def test_density_maps_are_not_offered_as_training_inputs(qtbot, setup):
+    """Issue 17 item 3: our outputs never come back as inputs of the training widgets."""
+    from napari_metastructures._widgets._forms import image_layers
+
+    viewer, widget, gt, _ = setup
+    viewer.add_image(np.zeros((96, 128), np.float32), name="raw")
+    widget.live.value = False
+    widget.layers.value = [gt]
+    update(qtbot, widget)
+    assert "gt density" in viewer.layers
+    assert [name for name, _ in image_layers(viewer)] == ["raw"]

@@ -327,3 +327,29 @@ def test_closing_the_viewer_mid_run_stops_the_worker(make_napari_viewer, qtbot, 
     qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=30_000)
     qtbot.wait(200)  # late signals of the worker, if any, arrive now
     assert epochs == [1]  # nothing reached the closed widget after close
+
+
+def test_progress_inside_the_first_epoch(make_napari_viewer, qtbot, er_image, monkeypatch):
+    """Issue 17 item 9: before any epoch ends, the status line counts the batches done."""
+    import threading
+
+    release = threading.Event()
+
+    def slow_first_epoch(images, config, seed=0, device="auto", stop=None, axes=None):
+        for _ in range(7):  # seven batches, each polling Stop as the engine does
+            stop()
+        release.wait(60)  # the test looks at the panel now (released below, never a timed sleep)
+        return None
+        yield  # a generator, like the real engine
+
+    monkeypatch.setattr(igtt_module, "train", slow_first_epoch)
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    widget.steps.value = 20
+    panel = widget.panel
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT):
+        panel.run()
+        qtbot.waitUntil(lambda: panel._polled.polls >= 7, timeout=TIMEOUT)
+        panel._tick()  # what the 1 s clock does
+        text = panel.timing.value
+        release.set()
+    assert "epoch 1: step 7/20" in text

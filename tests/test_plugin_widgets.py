@@ -46,3 +46,19 @@ def test_opening_noisy_labels_adds_no_layer_until_asked(make_napari_viewer, qtbo
     with qtbot.waitSignal(widget.previewed, timeout=20_000):
         widget.preview()
     assert [layer.name for layer in viewer.layers] == before + ["ER network ground truth_flip (preview)"]
+
+
+def test_training_widgets_keep_run_visible_with_every_dock_open(make_napari_viewer, qtbot):
+    """Issue 17 item 4: with all four docks stacked, Run, progress and the warning line still show."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1400, 900)
+    viewer.open_sample(PLUGIN, "er_network")
+    widgets = {name: viewer.window.add_plugin_dock_widget(PLUGIN, name)[1]
+               for name in ("Noisy labels", "Train from rough labels", "Meta-structure density",
+                            "iGTT segmentation")}
+    qtbot.waitUntil(lambda: widgets["iGTT segmentation"].native.isVisible())
+    for name in ("Train from rough labels", "iGTT segmentation"):
+        panel = widgets[name].panel
+        for w in (panel.run_button, panel.progress, panel.timing):
+            region = w.native.visibleRegion().boundingRect()
+            assert w.native.isVisible() and region.height() >= w.native.sizeHint().height() - 2, (name, w)

@@ -27,11 +27,12 @@ def debounce_timer(form, ms: int, action):
 
 
 def image_layers(viewer) -> list:
-    """``(name, layer)`` choices: the viewer's Image layers except probability outputs of a run."""
+    """``(name, layer)`` choices: the viewer's Image layers except our outputs (a run's probability
+    maps, density maps), which are never training or predict inputs."""
     from napari.layers import Image
 
     return [(layer.name, layer) for layer in viewer.layers
-            if isinstance(layer, Image) and not layer.metadata.get("probability_of")]
+            if isinstance(layer, Image) and not (layer.metadata.get("probability_of") or "density" in layer.metadata)]
 
 
 def layer_picker(kind: type, name: str, label: str, nullable: bool = False):
@@ -112,14 +113,15 @@ def collapsible(title: str, content: Container) -> Container:
 
 
 class ScrollingForm(Container):
-    """A form in a vertical scroll area, so a tall widget fits a small screen.
+    """A form in a vertical scroll area, so a tall widget fits a small screen, with an optional
+    footer pinned below it (never scrolled away, never squashed by other docks).
 
     napari docks ``widget.native``, which is the *inner* widget of a magicgui
     ``Container(scrollable=True)`` (its scroll area is lost), so the scroll area is built here.
-    The form's widgets live in ``self.form``.
+    The form's widgets live in ``self.form``; the footer's in ``self.footer``.
     """
 
-    def __init__(self, widgets: list) -> None:
+    def __init__(self, widgets: list, footer: Container | None = None) -> None:
         from qtpy.QtCore import Qt
         from qtpy.QtWidgets import QFrame, QScrollArea
 
@@ -132,11 +134,20 @@ class ScrollingForm(Container):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.form.native)
         scroll.setMinimumWidth(self.form.native.minimumSizeHint().width() + 16)
-        self.native.layout().addWidget(scroll)
+        scroll.setMinimumHeight(120)  # a few rows of the form stay visible beside other docks
+        self.native.layout().addWidget(scroll, 1)
         self.scroll_area = scroll
+        self.footer = footer
+        if footer is not None:
+            footer.margins = (9, 4, 9, 4)
+            self.native.layout().addWidget(footer.native, 0)
+            # the footer's own height is its minimum: Run, progress and warnings always show
+            self.native.setMinimumHeight(120 + footer.native.sizeHint().height())
 
     def reset_choices(self, *_) -> None:
         self.form.reset_choices()
+        if self.footer is not None:
+            self.footer.reset_choices()
 
 
 def user_message(err: BaseException, what: str) -> str:

@@ -27,7 +27,7 @@ from ._layers import FrozenLayer
 from ._model_actions import ModelActions
 from ._outputs import OutputLayers
 from ._plot import EpochPlot
-from ._workers import RunRequest, _train_stream, avoid_triton_llvm_clash, preload_training_modules
+from ._workers import PolledStop, RunRequest, _train_stream, avoid_triton_llvm_clash, preload_training_modules
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class RunPanel(Container):
 
     Attributes
     ----------
+    footer : Container
+        Run/Stop, the warning line, progress and status; the widget pins it below its scrolled form.
     models : ModelActions
         The model with Save, Load, Predict, Export; its widgets are also here (``predict_on``...).
     mask_layers : list
@@ -91,6 +93,8 @@ class RunPanel(Container):
         self._t0, self._last, self._epoch_seconds, self._shown = 0.0, None, [], False
         self._placeholders: list = []
         self._device = None
+        self._polled = PolledStop(self._stop)
+        self._epoch_t0, self._epoch_polls = 0.0, 0  # when the current epoch began, and the polls by then
 
         self.device = ComboBox(label="device", choices=[(lab, val) for val, lab in available_devices()],
                                value="auto", tooltip=COMMON["device"])
@@ -110,9 +114,10 @@ class RunPanel(Container):
             m.save_model, m.load_model, m.predict, m.export_masks)
         self.predict_on, self.save_button, self.load_button, self.predict_button, self.export_button = (
             m.predict_on, m.save_button, m.load_button, m.predict_button, m.export_button)
-        super().__init__(widgets=[self.device, self.device_info, self.clear_previous, self.problem,
-                                  button_row(self.run_button, self.stop_button), self.progress, self.timing,
-                                  self.plot, *m.widgets()])
+        #: Run/Stop, the warning line, progress and status: pinned below the scrolled form by the widget
+        self.footer = Container(widgets=[self.problem, button_row(self.run_button, self.stop_button), self.progress,
+                                         self.timing], labels=False)
+        super().__init__(widgets=[self.device, self.device_info, self.clear_previous, self.plot, *m.widgets()])
         for label in (self.device_info, self.problem, self.timing):
             label.native.setWordWrap(True)
         self.problem.native.setStyleSheet("color: #f5a442")
@@ -216,7 +221,9 @@ class RunPanel(Container):
         self.timing.value = f"starting on {choice.name}…"
         log.info("%s: training on %s (%s)", self.method, choice.name, choice.reason)
         self._shown_event.clear()
-        self.worker = create_worker(_train_stream, request, choice.device, self._stop, self._done,
+        self._polled = PolledStop(self._stop)
+        self._epoch_t0, self._epoch_polls = time.perf_counter(), 0
+        self.worker = create_worker(_train_stream, request, choice.device, self._polled, self._done,
                                     self._shown_event, self.plot, _start_thread=False, _ignore_errors=True)
         self.worker.yielded.connect(self._on_epoch)
         self.worker.returned.connect(self._on_returned)
@@ -283,6 +290,7 @@ class RunPanel(Container):
         if self._closed:
             return
         self._last = result
+        self._epoch_t0, self._epoch_polls = time.perf_counter(), self._polled.polls
         self._epoch_seconds = [*self._epoch_seconds[: result.epoch - 1], result.seconds]
         self.progress.max, self.progress.value = result.n_epochs, result.epoch
         if plot[0] is not None:
@@ -296,12 +304,21 @@ class RunPanel(Container):
         self.epoch_done.emit(result)
 
     def _tick(self) -> None:
+        """Once a second while training: elapsed, progress inside the epoch, time left, loss."""
         if self._closed or not self._running or self._predicting or self._request is None:
             return
-        text = f"{fmt_seconds(time.perf_counter() - self._t0)} elapsed"
-        last = self._last
+        now, last = time.perf_counter(), self._last
+        text = f"{fmt_seconds(now - self._t0)} elapsed"
+        done = last.epoch if last is not None else 0
+        n_epochs = last.n_epochs if last is not None else self.progress.max
+        if done < n_epochs:  # inside epoch done + 1: the batches and tiles the engine has polled for
+            steps = int(self._request.params.get("steps_per_epoch") or 0)
+            polled = self._polled.polls - self._epoch_polls
+            text += f" · epoch {done + 1}: step {min(polled, steps) if steps else polled}" + (
+                f"/{steps}" if steps else "") + (" (predicting)" if steps and polled > steps else "")
         if last is not None:
             left = np.mean(self._epoch_seconds or [last.seconds]) * (last.n_epochs - last.epoch)
+            left = max(0.0, left - (now - self._epoch_t0))
             text += f" · about {fmt_seconds(left)} left · loss {last.loss:.4g}"
             text += f" · structure: {last.extra['structure']}" if last.extra.get("structure") else ""
             text += f" · {last.message}" if last.message else ""

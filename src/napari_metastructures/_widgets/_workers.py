@@ -146,7 +146,24 @@ class RunFailed(Exception):
         self.error = error
 
 
-def _train_stream(request: RunRequest, device: str, stop: threading.Event, done: threading.Event,
+class PolledStop:
+    """The Stop flag as the engine polls it (before every training batch and prediction tile).
+
+    Counting the polls gives the GUI progress within an epoch without a callback into the engine.
+    """
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event, self.polls = event, 0
+
+    def __call__(self) -> bool:
+        self.polls += 1
+        return self.event.is_set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
+def _train_stream(request: RunRequest, device: str, stop, done: threading.Event,
                   shown: threading.Event, plot: EpochPlot | None = None):
     """Worker body: run the core generator; turn previews into full-size (mask, prob) here, off the
     GUI thread; return the engine's TrainResult.
@@ -157,7 +174,7 @@ def _train_stream(request: RunRequest, device: str, stop: threading.Event, done:
     points: list = []
     try:
         lower_thread_priority()
-        gen = request.start(device, stop.is_set)
+        gen = request.start(device, stop if callable(stop) else stop.is_set)
         while True:
             try:
                 result = next(gen)

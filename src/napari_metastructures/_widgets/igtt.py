@@ -88,7 +88,7 @@ class IgttWidget(ScrollingForm):
         self.panel = RunPanel(viewer, "igtt", "_igtt", prepare=self.prepare, validate=self.problem,
                               fg_label="pseudo-label fg %")
         super().__init__(widgets=[self.images, self.slices, self.structure, self.preset, self.epochs,
-                                  self.preview_every, self.seed, self.advanced, self.panel])
+                                  self.preview_every, self.seed, self.advanced, self.panel], footer=self.panel.footer)
         self.preset.changed.connect(self.apply_preset)
         for w in (self.images, self.slices, self.structure, *(getattr(self, name) for name in FIELDS)):
             w.changed.connect(self.panel.refresh)

@@ -84,7 +84,7 @@ class RoughLabelsWidget(ScrollingForm):
                               fg_label="predicted fg %")
         super().__init__(widgets=[self.image, self.label_layer, self.ignore_value, self.scribbles, self.slices,
                                   self.arch, self.encoder, self.loss, self.epochs, self.preview_every, self.seed,
-                                  self.advanced, self.panel])
+                                  self.advanced, self.panel], footer=self.panel.footer)
         for w in (self.image, self.label_layer, self.ignore_value, self.scribbles, self.slices, self.arch,
                   self.encoder, self.loss, self.epochs, self.preview_every, self.encoder_depth, self.crop,
                   self.batch, self.lr, self.steps, self.warmup, self.augment):
