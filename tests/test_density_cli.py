@@ -59,8 +59,9 @@ def test_negative_bandwidth_is_refused(tmp_path, capsys, labels_tif):
 
 def test_out_under_a_file_is_one_error_line(tmp_path, capsys, labels_tif):
     path, _ = labels_tif
-    assert main(["density", str(path), "--bandwidth", "2", "--out", str(path / "d.tif")]) == 1
+    # refused before reading, like every --out that cannot work (exit code 2: bad input)
+    assert main(["density", str(path), "--bandwidth", "2", "--out", str(path / "d.tif")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
-    assert "labels.tif" in err and "needs a folder" in err
+    assert "labels.tif" in err and "a file stands where the folder should be" in err
     assert not list(tmp_path.glob("**/*.part"))

@@ -80,7 +80,7 @@ def study_training_config(monkeypatch, *argv: str):
     monkeypatch.setattr(study, "load_pairs", lambda *args: pair)
     monkeypatch.setattr(core_study, "run_study", catch)
     with pytest.raises(Caught):
-        main(["study", "--images", "in", "--masks", "in", "--out", "out", *argv])
+        main(["study", "--images", "in", "--masks", "in", "--out", "out", "--debug", *argv])
     return seen["training"]
 
 

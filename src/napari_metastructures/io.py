@@ -23,6 +23,7 @@ import numpy as np
 import tifffile
 
 from napari_metastructures import __version__
+from napari_metastructures.core import jsonsafe
 from napari_metastructures.core.atomic import atomic_write, atomic_write_text
 from napari_metastructures.core.validate import MAX_BYTES, InputError
 from napari_metastructures.tiff_metadata import _ome_sizes, _pixel_sizes, _rational  # noqa: F401 (re-exported)
@@ -262,7 +263,7 @@ def write_tiff(
         side = {"image": path.name, "layer_type": layer_type, "shape": list(arr.shape), "dtype": str(arr.dtype),
                 "scale": list(scale), "translate": list(translate), "params": _jsonable(params),
                 "written_by": f"napari-metastructures {__version__}"}
-        text = json.dumps(side, indent=2, ensure_ascii=False)
+        text = jsonsafe.dumps(side, indent=2, ensure_ascii=False)
         atomic_write_text(path.with_name(_stem(path) + ".json"), text)
     return path
 

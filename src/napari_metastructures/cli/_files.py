@@ -1,9 +1,9 @@
 """The command line's file helpers: TIFF names, folder scans, reading inputs and writing outputs."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ..core import jsonsafe
 from ..core.atomic import atomic_write_text
 from ..core.validate import InputError
 
@@ -71,6 +71,17 @@ def check_writable(folder: Path, label: str = "--out") -> None:
         raise InputError(f"{label} {folder}: cannot write there ({err.strerror or err}).") from None
 
 
+def check_out_file(path, inputs: list, label: str = "--out") -> None:
+    """Before any work: ``path`` can be written as a file and is none of the ``inputs``."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{label} {path}: is a folder; give a file name.")
+    for given in inputs:
+        if given is not None and Path(given).exists() and path.exists() and path.resolve() == Path(given).resolve():
+            raise InputError(f"{label} {path}: is also an input; write the result to another file.")
+    check_writable(path.parent if str(path.parent) else Path("."), label)
+
+
 def tiff_files(folder: Path) -> dict[str, Path]:
     """The TIFF files of ``folder`` by stem, in name order; hidden files are skipped and the
     first of two files with one stem (``a.tif``, ``a.tiff``) wins."""
@@ -121,4 +132,4 @@ def write_outputs(out: Path, files: list, probs: list, params: dict) -> list:
 
 def write_json_atomic(path: Path, payload: dict) -> Path:
     """Write ``payload`` as indented JSON to ``path`` atomically; returns ``path``."""
-    return atomic_write_text(path, json.dumps(payload, indent=2, default=str))
+    return atomic_write_text(path, jsonsafe.dumps(payload, indent=2))

@@ -6,12 +6,13 @@ its parameters beside it.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
 from ..core.validate import InputError
-from ._files import output_path, seed, tiff_stem
+from ._files import check_writable, output_path, seed, tiff_stem
 
 
 def _sigmas(text: str) -> tuple[float, ...]:
@@ -19,7 +20,7 @@ def _sigmas(text: str) -> tuple[float, ...]:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"--sigmas: write numbers separated by commas, got {text!r}") from None
-    if not values or min(values) <= 0:
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
         raise argparse.ArgumentTypeError(f"--sigmas: needs positive numbers, got {text!r}")
     return values
 
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import read_image, write_tiff
 
     out = Path(args.out)
+    check_writable(out)  # before any reading
     paths = [Path(p) for p in args.images]
     for path in paths:
         if not path.is_file():

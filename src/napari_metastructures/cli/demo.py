@@ -7,14 +7,14 @@ similarity scores, runs iGTT and the threshold baselines on the image, and write
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ..core import jsonsafe
 from ..core.validate import InputError, check_memory
-from ._files import output_path, seed
+from ._files import check_writable, output_path, seed
 
 DEMO_NOISE = [("flip", {"p": 0.45}), ("sample", {"p": 0.1}), ("dilate", {"iterations": 2}),
               ("skeleton", {}), ("random", {"p": 0.1})]
@@ -42,15 +42,17 @@ def _igtt_config(quick: bool):
 def run(args: argparse.Namespace) -> int:
     from ..core import baselines, density, metrics, noise, synthetic
     from ..core.atomic import atomic_write_text
+    from ..core.device import resolve_device
     from ..core.igtt import engine
     from ..io import write_tiff
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     size = 96 if args.quick else args.size
     if size < 64:
         raise InputError(f"--size {size}: the demo needs at least 64 px.")
     check_memory(4.0 * 40 * size * size, f"the demo at --size {size}")  # image, truth, noisy labels, maps
+    resolve_device(args.device)  # a bad device is refused before anything is written
+    check_writable(out)
     image, truth = synthetic.er_network((size, size), seed=args.seed)
     write_tiff(out / "er_image.tif", image, params={"source": "core.synthetic.er_network", "seed": args.seed})
     write_tiff(out / "er_truth.tif", truth, layer_type="labels")
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:<10} Dice {scores['dice']:.3f}  IoU {scores['iou']:.3f}")
 
     _overview(out / "overview.png", image, truth, maps, masks, summary, args.bandwidth)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    atomic_write_text(out / "summary.json", jsonsafe.dumps(summary, indent=2))
     print(f"wrote {out}/summary.json and {out}/overview.png")
     return 0
 

@@ -6,10 +6,11 @@ classes (pixel size kept, parameters in a JSON sidecar), and prints a JSON summa
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from ..core import jsonsafe
 from ..core.validate import IGNORE_VALUE
+from ._files import check_out_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.validate import check_labels
     from ..io import read_image, write_tiff
 
+    check_out_file(args.out, [args.labels])  # before any reading
     src = read_image(args.labels)
     labels = check_labels(src.data, name=args.labels)
     classes = args.classes if args.classes else label_classes(labels, args.ignore_value, name=args.labels)
@@ -50,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
     out = write_tiff(args.out, data, scale=scale, translate=translate, params=params, layer_type="image")
     report = {"out": str(out), "shape": list(data.shape), "dtype": str(data.dtype), "params": params,
               "mean_density": [round(float(m.mean()), 6) for m in maps]}
-    json.dump(report, sys.stdout)
+    jsonsafe.dump(report, sys.stdout)
     sys.stdout.write("\n")
     return 0

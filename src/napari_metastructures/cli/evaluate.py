@@ -23,15 +23,15 @@ from __future__ import annotations
 import argparse
 import csv
 import io as _io
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from ..core import jsonsafe
 from ..core.atomic import atomic_write_text
 from ..core.validate import InputError
-from ._files import OUTPUT_KINDS, check_folder, tiff_files
+from ._files import OUTPUT_KINDS, check_folder, check_out_file, tiff_files
 
 COLUMNS = ["protocol", "image", "dice", "iou", "accuracy", "auc", "cldice", "skel_precision", "skel_recall",
            "tp", "fp", "fn", "tn", "threshold", "polarity", "upper_bound", "source"]
@@ -173,10 +173,8 @@ def write_results(rows: list[dict], csv_path: Path, info: dict) -> Path:
     for row in rows:
         writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
     atomic_write_text(csv_path, buf.getvalue())
-    clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
-             for r in rows]
-    json_path = csv_path.with_suffix(".json")
-    atomic_write_text(json_path, json.dumps({**info, "rows": clean}, indent=2))
+    json_path = csv_path.with_suffix(".json")  # a metric that cannot be computed is null
+    atomic_write_text(json_path, jsonsafe.dumps({**info, "rows": rows}, indent=2))
     return json_path
 
 
@@ -194,6 +192,8 @@ def format_rows(rows: list[dict]) -> str:
 def run(args: argparse.Namespace) -> int:
     pred_dir, gt_dir = Path(args.pred_dir), Path(args.gt_dir)
     valid_dir = Path(args.valid) if args.valid else None
+    if args.out:
+        check_out_file(args.out, [])  # before any reading
     pairs = find_pairs(pred_dir, gt_dir, valid_dir)
     skipped = pairs[0]["skipped"]
     if skipped:

@@ -6,11 +6,11 @@ the empirical noise transition matrix, its rank and the pixel error rate as JSON
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from ..core import jsonsafe
 from ..core.validate import IGNORE_VALUE, InputError
-from ._files import seed
+from ._files import check_out_file, seed
 
 #: option -> core parameter name
 OPTIONS = {
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         if name not in takes:
             raise InputError(f"--{option.replace('_', '-')} does not apply to --kind {args.kind}.")
         params[name] = value
+    check_out_file(args.out, [args.labels, params.get("instances")])  # before any reading
     src = read_image(args.labels)
     labels = check_labels(src.data, name=args.labels)
     if "instances" in params:
@@ -83,6 +84,6 @@ def run(args: argparse.Namespace) -> int:
     out = write_tiff(args.out, noisy, scale=src.scale, translate=src.translate, params=record,
                      layer_type="labels")
     report = {"out": str(out), "shape": list(noisy.shape), "dtype": str(noisy.dtype), "params": record, **summary}
-    json.dump(report, sys.stdout, allow_nan=False, default=str)
+    jsonsafe.dump(report, sys.stdout)
     sys.stdout.write("\n")
     return 0

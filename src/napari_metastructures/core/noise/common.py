@@ -32,7 +32,20 @@ def _replace(labels: np.ndarray, mask: np.ndarray, values, dtype=None) -> np.nda
 
 
 def _out_dtype(labels: np.ndarray, value: int) -> np.dtype:
-    return np.result_type(labels.dtype, np.min_scalar_type(int(value)))
+    """The smallest integer dtype that holds ``labels`` and ``value`` (numpy would pick float64 for
+    signed labels and a value past int64's half of uint64, e.g. int16 and 2**40 works, int64 and
+    2**63 does not)."""
+    value = int(value)
+    dtype = np.result_type(labels.dtype, np.min_scalar_type(value))
+    if np.issubdtype(dtype, np.integer):
+        return dtype
+    if value <= np.iinfo(np.int64).max:
+        return np.dtype(np.int64)
+    if labels.size == 0 or int(labels.min()) >= 0:
+        return np.dtype(np.uint64)
+    from ..validate import InputError
+
+    raise InputError(f"value {value} does not fit one integer type with negative labels.")
 
 
 def _top(labels: np.ndarray, ignore_value: int | None) -> int:
@@ -71,3 +84,28 @@ def _present_classes(labels: np.ndarray, ignore_value: int | None) -> list[int]:
 def _axes(ndim: int, spatial_ndim: int | None) -> tuple[int, ...]:
     k = ndim if spatial_ndim is None else max(1, min(int(spatial_ndim), ndim))
     return tuple(range(ndim - k, ndim))
+
+
+def checked(func):
+    """Check a family's ``labels`` (and ``instances``) at the door: integers, not negative.
+
+    Float or negative labels raise :class:`InputError` (bool becomes uint8), whoever calls the
+    family: the widget, the CLI or a notebook. The signature stays the family's own.
+    """
+    import functools
+    import inspect
+
+    from ..validate import check_labels
+
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind_partial(*args, **kwargs)
+        for name in ("labels", "instances"):
+            if bound.arguments.get(name) is not None:
+                bound.arguments[name] = check_labels(bound.arguments[name], name=name, min_ndim=1)
+        return func(*bound.args, **bound.kwargs)
+
+    return wrapper
+

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..validate import IGNORE_VALUE, InputError, check_labels
-from .common import _axes, _check_p, _n_classes, _out_dtype, _present_classes, _replace, _rng
+from .common import _axes, _check_p, _n_classes, _out_dtype, _present_classes, _replace, _rng, checked
 
 
 def label_instances(labels: np.ndarray, spatial_ndim: int | None = None, return_classes: bool = False):
@@ -59,6 +59,7 @@ def _apply_instances(labels, table, changed, new_class):
     return _replace(labels, changed[inst], new_class[inst], dtype)
 
 
+@checked
 def drop_instances(
     labels: np.ndarray, p: float, seed=None, instances: np.ndarray | None = None,
     exact: bool = False, spatial_ndim: int | None = None,
@@ -80,6 +81,7 @@ def drop_instances(
     return _apply_instances(labels, table, drop, np.zeros_like(cls))
 
 
+@checked
 def misannotate_instances(
     labels: np.ndarray, p: float = 1.0, seed=None, target: int = 1,
     instances: np.ndarray | None = None, spatial_ndim: int | None = None,
@@ -98,6 +100,7 @@ def misannotate_instances(
     return _apply_instances(labels, table, change, np.full_like(cls, int(target)))
 
 
+@checked
 def misclassify_instances(
     labels: np.ndarray, p: float = 1.0, seed=None, n_classes: int | None = None,
     instances: np.ndarray | None = None, spatial_ndim: int | None = None, ignore_value: int = IGNORE_VALUE,

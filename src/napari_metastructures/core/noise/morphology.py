@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..validate import InputError
-from .common import _axes, _present_classes, _replace
+from .common import _axes, _present_classes, _replace, checked
 
 
 def _box(a: np.ndarray, axes, op) -> np.ndarray:
@@ -35,6 +35,7 @@ def _steps(iterations, shape: tuple, axes) -> int:
     return min(n, max([shape[ax] for ax in axes] + [1]))
 
 
+@checked
 def dilate_labels(labels: np.ndarray, iterations: int = 1, spatial_ndim: int | None = None) -> np.ndarray:
     """Grow every class into the background with a 3x3 (3x3x3...) element, ``iterations`` times.
 
@@ -48,6 +49,7 @@ def dilate_labels(labels: np.ndarray, iterations: int = 1, spatial_ndim: int | N
     return out.copy() if out is labels else out
 
 
+@checked
 def erode_labels(labels: np.ndarray, iterations: int = 1, spatial_ndim: int | None = None) -> np.ndarray:
     """Set to background every labelled pixel within ``iterations`` steps of another value.
 
@@ -60,6 +62,7 @@ def erode_labels(labels: np.ndarray, iterations: int = 1, spatial_ndim: int | No
     return labels * ((hi == labels) & (lo == labels))
 
 
+@checked
 def morph_labels(
     labels: np.ndarray, ops: str = "de", iterations: int = 1, spatial_ndim: int | None = None
 ) -> np.ndarray:
@@ -73,6 +76,7 @@ def morph_labels(
     return out
 
 
+@checked
 def skeleton_labels(labels: np.ndarray, spatial_ndim: int | None = None) -> np.ndarray:
     """One-pixel-wide skeleton of each class (2D or 3D; higher dims go frame by frame)."""
     from skimage.morphology import skeletonize

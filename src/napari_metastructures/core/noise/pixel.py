@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..validate import IGNORE_VALUE, InputError
-from .common import _check_p, _n_classes, _out_dtype, _present_classes, _replace, _rng
+from .common import _check_p, _n_classes, _out_dtype, _present_classes, _replace, _rng, checked
 
 
 def _pick(rng, labels, sel, c: int, add: bool, k: int, pool_size: int) -> np.ndarray:
@@ -57,6 +57,7 @@ def _exact_select(rng, labels, rates: dict[int, float], r=None) -> np.ndarray:
     return sel
 
 
+@checked
 def sample_labels(
     labels: np.ndarray, p: float, seed=None, ignore_value: int = IGNORE_VALUE, mode: str = "ignore",
     exact: bool = False,
@@ -104,11 +105,13 @@ def sample_labels(
     return _replace(labels, drop, ignore_value, _out_dtype(labels, ignore_value))
 
 
+@checked
 def sample_labels_to_background(labels: np.ndarray, p: float, seed=None, exact: bool = True) -> np.ndarray:
     """:func:`sample_labels` with ``mode="to_background"``; exact counts by default (official code)."""
     return sample_labels(labels, p, seed=seed, mode="to_background", exact=exact)
 
 
+@checked
 def flip_labels(
     labels: np.ndarray, p: float | None = None, seed=None, p_fg_to_bg: float | None = None,
     p_bg_to_fg: float | None = None, n_classes: int | None = None, exact: bool = False,
@@ -173,6 +176,7 @@ def flip_labels(
     return _replace(labels, sel, new, dtype)
 
 
+@checked
 def random_labels(labels: np.ndarray, p: float, seed=None) -> np.ndarray:
     """Random labels (RL): each pixel is foreground (1) with probability ``p``, independent of ``labels``.
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .. import jsonsafe
 from ..atomic import atomic_write_bytes
 from ..validate import IGNORE_VALUE
 from .runner import StudyResult
@@ -150,9 +150,9 @@ def write_study(result: StudyResult, out_dir, title: str = "Label-type study") -
     files = {
         "results": atomic_write_bytes(out / "results.csv", _csv_bytes(result.rows, RESULT_COLUMNS)),
         "summary": atomic_write_bytes(out / "summary.csv", _csv_bytes(result.summary, SUMMARY_COLUMNS)),
-        "config": atomic_write_bytes(out / "config.json", json.dumps(
+        "config": atomic_write_bytes(out / "config.json", jsonsafe.dumps(
             {**result.config, "train": result.train_names, "test": result.test_names,
-             "noise": {s["labels"]: s["noise"] for s in result.summary}}, indent=2, default=str).encode()),
+             "noise": {s["labels"]: s["noise"] for s in result.summary}}, indent=2).encode()),
     }
     if result.summary:
         files["fig_dice"] = atomic_write_bytes(out / "fig1_test_dice.png", figure_dice(result))

@@ -68,6 +68,8 @@ def parse_label_spec(text: str) -> LabelSpec:
         if key not in takes:
             raise InputError(f"label type {text!r}: {kind} does not take {key!r} (it takes {', '.join(takes)}).")
         params[key] = _number(value.strip())
+        if key != "ops" and isinstance(params[key], str):
+            raise InputError(f"label type {text!r}: {key} must be a number, got {value.strip()!r}.")
     return LabelSpec(str(text).strip(), kind, params)
 
 

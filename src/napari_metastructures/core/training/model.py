@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import __version__
+from .. import jsonsafe
 from ..atomic import atomic_write_bytes
 from .data import as_slices, blocks, preprocess, volume_scope
 from .settings import ARCHS
@@ -175,8 +176,8 @@ class TrainedModel:
         payload = {
             "format": FORMAT,
             "version": self.version,
-            "config": json.dumps(self.config),
-            "history": json.dumps(self.history),
+            "config": jsonsafe.dumps(self.config),
+            "history": jsonsafe.dumps(self.history),
             "state_dict": state,
         }
         buf = io.BytesIO()

@@ -35,6 +35,15 @@ def _whole(name: str, value, low: int = 1) -> int:
     return int(value)
 
 
+def known_encoders() -> frozenset:
+    """Encoder names segmentation-models-pytorch offers (empty when it cannot say)."""
+    try:
+        from segmentation_models_pytorch.encoders import get_encoder_names
+    except ImportError:
+        return frozenset()
+    return frozenset(get_encoder_names())
+
+
 def check_network(arch: str, encoder: str, depth: int, decoder: Sequence[int] | None, crop: int,
                   batch: int) -> None:
     """Architecture, encoder depth, decoder widths, crop and batch fit together."""
@@ -42,6 +51,9 @@ def check_network(arch: str, encoder: str, depth: int, decoder: Sequence[int] | 
         raise InputError(f"architecture {arch!r}: use {' or '.join(ARCHS)}.")
     if not isinstance(encoder, str) or not encoder:
         raise InputError(f"encoder {encoder!r}: give a segmentation-models-pytorch encoder name.")
+    if encoder not in ENCODERS and encoder not in (known := known_encoders()) and known:  # ours: no smp import
+        raise InputError(f"encoder {encoder!r} is not one segmentation-models-pytorch knows; "
+                         f"for example {', '.join(ENCODERS)}.")
     if depth not in DEPTHS:
         raise InputError(f"encoder depth {depth}: use 3, 4 or 5.")
     multiple = 2 ** int(depth)
