@@ -133,16 +133,52 @@ def test_bad_label_layers_are_refused_with_a_reason(make_napari_viewer, er_pair)
     assert panel.run_button.enabled
 
 
-def test_empty_labels_give_a_notification_not_a_run(make_napari_viewer, er_pair):
-    from napari.utils.notifications import notification_manager
-
+def test_empty_labels_start_no_run(make_napari_viewer, er_pair):
     image, mask = er_pair
     viewer = make_napari_viewer()
     viewer.add_image(image, name="er")
     viewer.add_labels(np.zeros_like(mask), name="nothing")
     widget = tiny(RoughLabelsWidget(viewer))
-    before = len(notification_manager.records)
-    widget.panel.run()
-    messages = [str(n.message) for n in notification_manager.records[before:]]
-    assert any("no foreground" in m for m in messages), messages
-    assert widget.panel.worker is None and widget.panel.run_button.enabled
+    widget.panel.run()  # refused up front (the button is disabled), never a failed run
+    assert widget.panel.worker is None and not widget.panel.run_button.enabled
+    assert "no foreground" in widget.panel.run_button.tooltip
+
+
+@pytest.mark.parametrize("values,reason", [
+    (lambda lab: np.zeros_like(lab), "no foreground"),
+    (lambda lab: np.arange(lab.size, dtype=np.int32).reshape(lab.shape) % 200, "instance labels"),
+])
+def test_labels_that_cannot_train_disable_run_naming_the_layer(make_napari_viewer, er_pair, values, reason):
+    """Issue 17 item 12: empty and instance labels are refused before Run, by layer name."""
+    image, mask = er_pair
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="er")
+    bad = viewer.add_labels(values(mask.astype(np.int32)), name="my labels")
+    widget = tiny(RoughLabelsWidget(viewer))
+    widget.image.value, widget.label_layer.value = viewer.layers["er"], bad
+    widget.panel.refresh()
+    assert not widget.panel.run_button.enabled
+    assert reason in widget.panel.problem.value and "layer 'my labels'" in widget.panel.problem.value
+
+
+def test_predict_refuses_rgb_and_nan_layers_before_the_click(make_napari_viewer, er_pair):
+    """Issue 17 item 12: Predict is disabled, with the reason, for a layer it cannot segment."""
+    from napari_metastructures.core.training.model import TrainedModel
+
+    image, _ = er_pair
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="er")
+    nan = image.astype(np.float32)
+    nan[3, 3] = np.nan
+    viewer.add_image(nan, name="holes")
+    viewer.add_image(np.zeros((32, 32, 3), np.uint8), name="rgb", rgb=True)
+    widget = tiny(RoughLabelsWidget(viewer))
+    models = widget.panel.models
+    models.model = object.__new__(TrainedModel)  # any model: only the buttons are looked at
+    for name, reason in (("holes", "NaN"), ("rgb", "RGB")):
+        models.predict_on.value = viewer.layers[name]
+        models.update_buttons()
+        assert not models.predict_button.enabled and reason in models.predict_button.tooltip, name
+    models.predict_on.value = viewer.layers["er"]
+    models.update_buttons()
+    assert models.predict_button.enabled

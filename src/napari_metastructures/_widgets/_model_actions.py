@@ -63,6 +63,7 @@ class ModelActions:
     def __init__(self, panel: Owner) -> None:
         self.panel = panel
         self.model = None
+        self._checked: dict = {}  # image_problem's cache for the "predict on" layer
         self.info = Label(value="model: none yet (run, or load one)")
         self.info.native.setWordWrap(True)
         self.save_button = PushButton(text="Save model…", enabled=False, tooltip=COMMON["save_model"])
@@ -98,10 +99,12 @@ class ModelActions:
         panel = self.panel
         if panel.closed:
             return
-        idle, model = not panel.running, self.model is not None
+        idle, model, target = not panel.running, self.model is not None, self.predict_on.value
         self.save_button.enabled = idle and model
         self.load_button.enabled = idle
-        self.predict_button.enabled = idle and model and self.predict_on.value is not None
+        problem = image_problem(target, crop=1, cache=self._checked) if target is not None else ""
+        self.predict_button.enabled = idle and model and target is not None and not problem
+        self.predict_button.tooltip = f"Cannot predict: {problem}" if problem else COMMON["predict"]
         self.export_button.enabled = idle and any(layer in panel.viewer.layers for layer in panel.mask_layers)
 
     def save_model(self, path) -> Path:

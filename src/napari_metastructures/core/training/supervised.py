@@ -124,8 +124,48 @@ class PreparedLabels:
     n_outputs: int
 
 
+def _values(lab: np.ndarray) -> set:
+    """The distinct values of an integer array (a bincount for 8/16-bit unsigned: ~10x faster)."""
+    if lab.dtype.kind == "u" and lab.dtype.itemsize <= 2:
+        return {int(v) for v in np.flatnonzero(np.bincount(lab.reshape(-1)))}
+    return {int(v) for v in np.unique(lab)}
+
+
+def class_values(labels: Sequence[np.ndarray], ignore_value: int | None = IGNORE_VALUE,
+                 unlabelled_is_ignore: bool = False, max_classes: int = MAX_CLASSES,
+                 name: str = "labels") -> list:
+    """The label values that are classes; raises :class:`InputError` (naming ``name``) when the
+    labels cannot train: nothing annotated, no foreground, one scribbled class, or instance labels."""
+    checked = [check_labels(lab, name=name if len(labels) == 1 else f"{name} {i + 1}")
+               for i, lab in enumerate(labels)]
+    present: set = set()
+    for lab in checked:
+        present |= _values(lab)
+    if ignore_value is not None:
+        present.discard(int(ignore_value))
+    if unlabelled_is_ignore:
+        present.discard(0)
+    if not present:
+        raise InputError(f"{name}: no annotated pixels (everything is ignored or unlabelled).")
+    top = max(present)
+    if unlabelled_is_ignore:
+        values = list(range(1, top + 1))
+        if len(values) < 2:
+            raise InputError(f"{name}: scribble mode needs at least two classes (e.g. 1 = background, "
+                             "2 = foreground); only class 1 is painted.")
+    else:
+        values = list(range(0, max(top, 1) + 1))
+        if top == 0:
+            raise InputError(f"{name}: no foreground (only 0 and ignored pixels); paint some class 1.")
+    if len(values) > max_classes:
+        raise InputError(f"{name}: values up to {top} look like instance labels, not classes; "
+                         "turn them into a 0/1 mask (or 0..M classes) first.")
+    return values
+
+
 def prepare_labels(labels: Sequence[np.ndarray], ignore_value: int | None = IGNORE_VALUE,
-                   unlabelled_is_ignore: bool = False, max_classes: int = MAX_CLASSES) -> PreparedLabels:
+                   unlabelled_is_ignore: bool = False, max_classes: int = MAX_CLASSES,
+                   name: str = "labels") -> PreparedLabels:
     """Map label arrays to training targets (int16 class indices, ``-1`` = ignored).
 
     Parameters
@@ -137,35 +177,16 @@ def prepare_labels(labels: Sequence[np.ndarray], ignore_value: int | None = IGNO
         0 is "not annotated" (scribbles); classes are the values 1..M.
     max_classes : int
         More distinct values than this look like instance labels and are refused.
+    name : str
+        What the messages call the labels (a layer or file name).
 
     Raises
     ------
     InputError
         No annotated pixels, no foreground, too many classes, or fewer than two scribbled classes.
     """
-    checked = [check_labels(lab, name=f"labels {i + 1}") for i, lab in enumerate(labels)]
-    present: set = set()
-    for lab in checked:
-        present.update(int(v) for v in np.unique(lab))
-    if ignore_value is not None:
-        present.discard(int(ignore_value))
-    if unlabelled_is_ignore:
-        present.discard(0)
-    if not present:
-        raise InputError("labels: no annotated pixels (everything is ignored or unlabelled).")
-    top = max(present)
-    if unlabelled_is_ignore:
-        values = list(range(1, top + 1))
-        if len(values) < 2:
-            raise InputError("labels: scribble mode needs at least two classes (e.g. 1 = background, "
-                             "2 = foreground); only class 1 is painted.")
-    else:
-        values = list(range(0, max(top, 1) + 1))
-        if top == 0:
-            raise InputError("labels: no foreground (only 0 and ignored pixels); paint some class 1.")
-    if len(values) > max_classes:
-        raise InputError(f"labels: values up to {top} look like instance labels, not classes; "
-                         "turn them into a 0/1 mask (or 0..M classes) first.")
+    values = class_values(labels, ignore_value, unlabelled_is_ignore, max_classes, name)
+    checked = [check_labels(lab, name=name) for lab in labels]
     offset = 1 if unlabelled_is_ignore else 0
     targets = []
     for lab in checked:
