@@ -13,3 +13,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _training_libraries_loaded():
+    """Widgets import PyTorch in the background and enable Run when it is there
+    (``_workers.start_loading``); tests start with it loaded, except the one that checks that wait."""
+    from napari_metastructures._widgets import _workers
+
+    assert _workers.start_loading().wait(300), "PyTorch did not import within 5 minutes"

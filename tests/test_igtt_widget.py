@@ -353,3 +353,22 @@ def test_progress_inside_the_first_epoch(make_napari_viewer, qtbot, er_image, mo
         text = panel.timing.value
         release.set()
     assert "epoch 1: step 7/20" in text
+
+
+def test_torch_loads_in_the_background_and_run_waits_for_it(make_napari_viewer, qtbot, er_image, monkeypatch):
+    """Issue 17 item 11: docking does not import PyTorch on the GUI thread; Run turns on once it is there."""
+    import threading
+
+    from napari_metastructures._widgets import _workers
+
+    pending = threading.Event()
+    monkeypatch.setattr(_workers, "LOADED", pending)
+    monkeypatch.setattr(_workers, "_loader", ["a loader that has not finished"])
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    panel = widget.panel
+    assert not panel.ready and not panel.run_button.enabled
+    assert "PyTorch is loading" in panel.problem.value and panel.device_info.value == "loading PyTorch…"
+    assert list(panel.device.choices) == ["auto", "cpu"]
+    pending.set()  # what the loader thread does when its imports are done
+    qtbot.waitUntil(lambda: panel.run_button.enabled, timeout=10_000)
+    assert panel.ready and "runs on" in panel.device_info.value

@@ -37,6 +37,7 @@ class Owner(Protocol):
     timing: Any
     running: bool
     closed: bool
+    ready: bool  # PyTorch is imported
     outputs: Any  # its _outputs.OutputLayers
     predicted: Any
     mask_layers: list
@@ -99,7 +100,7 @@ class ModelActions:
         panel = self.panel
         if panel.closed:
             return
-        idle, model, target = not panel.running, self.model is not None, self.predict_on.value
+        idle, model, target = not panel.running and panel.ready, self.model is not None, self.predict_on.value
         self.save_button.enabled = idle and model
         self.load_button.enabled = idle
         problem = image_problem(target, crop=1, cache=self._checked) if target is not None else ""

@@ -22,12 +22,13 @@ from .. import __version__
 from .._tooltips import COMMON
 from ..core.device import DeviceError, available_devices, resolve_device
 from ..core.validate import InputError
+from . import _workers
 from ._forms import button_row, fmt_seconds, user_message
 from ._layers import FrozenLayer
 from ._model_actions import ModelActions
 from ._outputs import OutputLayers
 from ._plot import EpochPlot
-from ._workers import PolledStop, RunRequest, _train_stream, avoid_triton_llvm_clash, preload_training_modules
+from ._workers import PolledStop, RunRequest, _train_stream, avoid_triton_llvm_clash
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,8 @@ class RunPanel(Container):
         self._polled = PolledStop(self._stop)
         self._epoch_t0, self._epoch_polls = 0.0, 0  # when the current epoch began, and the polls by then
 
-        self.device = ComboBox(label="device", choices=[(lab, val) for val, lab in available_devices()],
-                               value="auto", tooltip=COMMON["device"])
+        self._loaded = _workers.start_loading()  # torch imports in the background; Run waits for it
+        self.device = ComboBox(label="device", choices=self._device_choices(), value="auto", tooltip=COMMON["device"])
         self.device_info = Label(value="")
         self.clear_previous = CheckBox(text="clear previous results", value=True,
                                        tooltip=COMMON["clear_previous"])
@@ -129,10 +130,33 @@ class RunPanel(Container):
         self.run_button.changed.connect(self.run)
         self.stop_button.changed.connect(self.stop)
         self._watch_close()
-        preload_training_modules()
+        self._ready_check = QTimer()
+        self._ready_check.setInterval(100)
+        self._ready_check.timeout.connect(self._check_loaded)
+        if not self._loaded.is_set():
+            self._ready_check.start()
         self.refresh()
 
     # ---------------------------------------------------------------- state
+    @property
+    def ready(self) -> bool:
+        """True once PyTorch is imported (in the background, when the first panel opens)."""
+        return self._loaded.is_set()
+
+    def _device_choices(self) -> list:
+        if not self._loaded.is_set():  # the GPU list needs torch: "auto" and "cpu" until it is there
+            return [("auto", "auto"), ("cpu", "cpu")]
+        return [(lab, val) for val, lab in available_devices()]
+
+    def _check_loaded(self) -> None:
+        if self._closed or not self._loaded.is_set():
+            return
+        self._ready_check.stop()
+        value = self.device.value
+        self.device.choices = self._device_choices()
+        self.device.value = value
+        self.refresh()
+
     @property
     def running(self) -> bool:
         """True while a training run or a prediction is in progress."""
@@ -163,19 +187,27 @@ class RunPanel(Container):
         """Re-validate the inputs; enable Run, or disable it and say why (tooltip and warning line)."""
         if self._closed:
             return ""
+        if not self._loaded.is_set():
+            problem = "PyTorch is loading (a few seconds, once per session); Run turns on by itself."
+            self.device_info.value = "loading PyTorch…"
+            self._show_problem(problem)
+            return problem
         try:
             choice = resolve_device(self.device.value)
             self.device_info.value = f"runs on {choice.name} ({choice.reason})"
             problem = self._validate()
         except DeviceError as err:
             self.device_info.value, problem = "", str(err)
+        self._show_problem(problem)
+        return problem
+
+    def _show_problem(self, problem: str) -> None:
         if not self._running:
             self.run_button.enabled = not problem
             self.run_button.tooltip = f"Cannot run: {problem}" if problem else COMMON["run"]
             self.problem.value = f"⚠ {problem}" if problem else ""
             self.problem.visible = bool(problem)
         self.models.update_buttons()
-        return problem
 
     def _set_running(self, running: bool) -> None:
         self._running = running
@@ -194,6 +226,9 @@ class RunPanel(Container):
         """Freeze the inputs (the widget's ``prepare``) and start training in a worker thread."""
         from napari.qt.threading import create_worker
 
+        if not self._loaded.is_set():  # called from code before the import finished: wait for it
+            self._loaded.wait(300)
+            self._check_loaded()
         if self._running or self.refresh():
             return
         self._watch_window()
@@ -406,7 +441,8 @@ class RunPanel(Container):
         self._shown_event.set()
         try:
             self._clock.stop()
-        except RuntimeError:  # the Qt object is already gone
+            self._ready_check.stop()
+        except RuntimeError:  # the Qt objects are already gone
             pass
         if self.worker is not None:
             self.worker.quit()

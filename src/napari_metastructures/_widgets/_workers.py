@@ -84,14 +84,34 @@ def avoid_triton_llvm_clash() -> bool:
     return True
 
 
-def preload_training_modules() -> None:
-    """Import the network libraries now, on the GUI thread, while the widget opens.
+#: Set once torch and segmentation-models-pytorch are imported (see :func:`start_loading`).
+LOADED = threading.Event()
+_loader: list = []
 
-    segmentation-models-pytorch pulls in timm and torchvision: seconds of Python imports that hold
-    the GIL. Done in the training thread they would freeze the viewer at the start of every first run.
+
+def start_loading() -> threading.Event:
+    """Import torch and segmentation-models-pytorch in a background thread, once per process.
+
+    They take seconds to import (torch, timm, torchvision). Done on the GUI thread they froze the
+    viewer while the widget docked; done at the first Run they would freeze it then. Here the viewer
+    stays live; the run panel shows "loading PyTorch" and enables Run when :data:`LOADED` is set.
     """
-    avoid_triton_llvm_clash()
-    import segmentation_models_pytorch  # noqa: F401
+    if not _loader:
+        avoid_triton_llvm_clash()  # before any import of torch: it reads this process's maps
+
+        def load() -> None:
+            try:
+                import segmentation_models_pytorch  # noqa: F401
+                import torch  # noqa: F401
+            except Exception:  # shown when a run needs them
+                log.exception("could not import the training libraries")
+            finally:
+                LOADED.set()
+
+        thread = threading.Thread(target=load, name="metastructures-imports", daemon=True)
+        _loader.append(thread)
+        thread.start()
+    return LOADED
 
 
 def lower_thread_priority(niceness: int = 10) -> None:

@@ -27,8 +27,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..training.losses import DMI_EPS, dmi_loss, soft_iou_loss  # noqa: F401  (the losses live with the others)
+from ..training.settings import DMI_EPS
 from .candidates import candidate_scores, thresholds  # noqa: F401  (thresholds: re-exported)
+
+#: The torch losses live with the others (``training.losses``); imported on first use, so that
+#: importing this module (and the widgets) does not import torch.
+_LOSSES = ("dmi_loss", "soft_iou_loss")
+
+
+def __getattr__(name: str):
+    if name in _LOSSES:
+        from ..training import losses
+
+        return getattr(losses, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def dmi_determinant(p: np.ndarray, y: np.ndarray) -> float:

@@ -37,7 +37,6 @@ from ..training.tiling import predict_tiled
 from ..validate import InputError, check_image
 from .candidates import calibrate, select, select_batch
 from .config import IgttConfig, volume_scope
-from .dmi import dmi_loss, soft_iou_loss
 from .ems import ems
 from .model import IgttModel
 from .structure import EMS_REGION, STRUCTURES, StructureChoice, choose_structure, mean_width
@@ -233,6 +232,8 @@ class IgttTask:
 
     def loss(self, logits, y, epoch: int):
         import torch
+
+        from ..training.losses import dmi_loss, soft_iou_loss
 
         p = torch.sigmoid(logits)
         cfg = self.cfg

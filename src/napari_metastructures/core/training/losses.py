@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..validate import IGNORE_VALUE  # the default for "not annotated" pixels; importable from here too
+from .settings import DMI_EPS  # noqa: F401 (re-exported: the loss and the candidate scores share it)
 
 
 def valid_mask(target: torch.Tensor, ignore_value: int | None = IGNORE_VALUE) -> torch.Tensor:
@@ -221,7 +222,6 @@ class HardBootstrapLoss(SoftBootstrapLoss):
         return F.one_hot(q.argmax(dim=1), q.shape[1]).permute(0, 3, 1, 2).float()
 
 
-DMI_EPS = 1e-3
 
 
 def dmi_loss(p, y, eps: float = DMI_EPS, signed: bool = False):

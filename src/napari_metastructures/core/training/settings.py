@@ -12,6 +12,8 @@ from ..validate import InputError
 
 ARCHS = ("unet", "deeplabv3plus")
 #: Encoders offered in the widgets (any segmentation-models-pytorch encoder works).
+#: Floor of the DMI determinant (the iGTT loss and its closed-form candidate scores).
+DMI_EPS = 1e-3
 ENCODERS = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet-b0")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("cosine", "step", "constant")

@@ -26,7 +26,6 @@ from ..progress import EpochResult, StopFn
 from ..validate import IGNORE_VALUE, MAX_CLASSES, InputError, check_image, check_labels
 from .data import CropSampler, as_slices, preprocess
 from .loop import Schedule, TorchRandom, TrainResult, finish, open_device, run_epochs
-from .losses import get_loss
 from .model import TrainedModel, build_model
 from .settings import check_network, check_schedule
 
@@ -108,6 +107,8 @@ class SupervisedConfig:
             raise InputError(f"steps per epoch must be at least 0 (0 or unset: from the data), "
                              f"got {self.steps_per_epoch}.")
         if self.loss != "auto":
+            from .losses import get_loss  # torch: imported only when a named loss is checked
+
             try:
                 get_loss(self.loss, **self.loss_params)
             except ValueError as err:
@@ -227,6 +228,8 @@ def _select_loss(config: SupervisedConfig, n_out: int):
     if n_out > 1 and key in BINARY_ONLY:
         raise InputError(f"loss {name!r} works on binary labels only; these labels have {n_out} "
                          "classes. Use ce, bootstrap-soft or bootstrap-hard.")
+    from .losses import get_loss
+
     main = get_loss(key, **config.loss_params)
     warm = get_loss("bce" if n_out == 1 else "ce")
     return key, main, warm
