@@ -112,6 +112,70 @@ def rough_shots(app) -> None:
     viewer.close()
 
 
+def noisy_and_density_shots(app) -> None:
+    """Noisy labels (one flip preview above the truth) and the density of truth and a 10 % sample."""
+    import napari
+
+    from napari_metastructures._widgets.density import DensityWidget
+    from napari_metastructures._widgets.noisy_labels import NoisyLabelsWidget
+
+    viewer = napari.Viewer()
+    viewer.window.resize(*SIZE)
+    viewer.open_sample("napari-metastructures", "er_network")
+    truth = viewer.layers["ER network ground truth"]
+    noisy = NoisyLabelsWidget(viewer)
+    viewer.window.add_dock_widget(noisy, name="Noisy labels")
+    noisy.live.value = False
+    noisy.source.value = truth
+    noisy.family.value, noisy.p.value = "flip", 0.3
+    shown: list = []
+    noisy.previewed.connect(shown.append)
+    noisy.preview()
+    pump(app, lambda: bool(shown))
+    noisy.keep()
+    shown.clear()
+    noisy.family.value, noisy.p.value = "sample", 0.1
+    noisy.preview()
+    pump(app, lambda: bool(shown))
+    viewer.reset_view()
+    settle(app)
+    save(viewer, "widget_noisy.png")
+    viewer.window.remove_dock_widget("all")
+    for layer in list(viewer.layers):
+        layer.visible = False
+    density = DensityWidget(viewer)
+    viewer.window.add_dock_widget(density, name="Meta-structure density")
+    density.live.value = False
+    kept = viewer.layers["ER network ground truth_flip_p0.3_seed0"]
+    density.layers.value = [truth, kept]
+    density.reference.value = truth
+    density.bandwidth.value = 10
+    updated: list = []
+    density.updated.connect(updated.append)
+    density.update_maps()
+    pump(app, lambda: bool(updated))
+    viewer.grid.enabled = True  # the two maps side by side, one contrast range
+    viewer.reset_view()
+    settle(app)
+    save(viewer, "widget_density.png")
+    viewer.close()
+
+
+def all_docked_shot(app) -> None:
+    """All four widgets docked at once on a 1400 x 900 window: Run rows must stay in view."""
+    import napari
+
+    viewer = napari.Viewer()
+    viewer.window.resize(*SIZE)
+    viewer.open_sample("napari-metastructures", "er_network")
+    for name in ("Noisy labels", "Meta-structure density", "Train from rough labels", "iGTT segmentation"):
+        viewer.window.add_plugin_dock_widget("napari-metastructures", name)
+    viewer.reset_view()
+    settle(app, 4.0)  # PyTorch loads in the background; Run turns on
+    save(viewer, "widget_all_docked.png")
+    viewer.close()
+
+
 def main() -> None:
     from napari.qt import get_qapp
 
@@ -119,7 +183,11 @@ def main() -> None:
     app = get_qapp()
     import sys
 
-    which = sys.argv[1:] or ["igtt", "rough"]
+    which = sys.argv[1:] or ["igtt", "rough", "labels", "docked"]
+    if "labels" in which:
+        noisy_and_density_shots(app)
+    if "docked" in which:
+        all_docked_shot(app)
     if "igtt" in which:
         igtt_shots(app)
     if "rough" in which:

@@ -57,6 +57,7 @@ def test_training_widgets_keep_run_visible_with_every_dock_open(make_napari_view
                for name in ("Noisy labels", "Train from rough labels", "Meta-structure density",
                             "iGTT segmentation")}
     qtbot.waitUntil(lambda: widgets["iGTT segmentation"].native.isVisible())
+    assert viewer.window._qt_window.height() <= 1000  # the docks fit the window; it does not grow past the screen
     for name in ("Train from rough labels", "iGTT segmentation"):
         panel = widgets[name].panel
         for w in (panel.run_button, panel.progress, panel.timing):

@@ -128,26 +128,63 @@ class ScrollingForm(Container):
         super().__init__(labels=False)
         self.margins = (0, 0, 0, 0)
         self.form = Container(widgets=widgets)
+        self.form.native.layout().addStretch(1)  # rows stay together at the top of a tall dock
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.form.native)
         scroll.setMinimumWidth(self.form.native.minimumSizeHint().width() + 16)
-        scroll.setMinimumHeight(120)  # a few rows of the form stay visible beside other docks
+        scroll.setMinimumHeight(48)  # a row or two of the form stay visible beside other docks
         self.native.layout().addWidget(scroll, 1)
         self.scroll_area = scroll
         self.footer = footer
         if footer is not None:
+            from qtpy.QtWidgets import QSizePolicy
+
             footer.margins = (9, 4, 9, 4)
+            # never squeezed below what it needs to show (the scroll area gives way instead)
+            footer.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
             self.native.layout().addWidget(footer.native, 0)
-            # the footer's own height is its minimum: Run, progress and warnings always show
-            self.native.setMinimumHeight(120 + footer.native.sizeHint().height())
+            # no fixed minimum here: the layout's own (scroll area minimum + the footer as it is now,
+            # warning line included) keeps Run, progress and warnings in view
 
     def reset_choices(self, *_) -> None:
         self.form.reset_choices()
         if self.footer is not None:
             self.footer.reset_choices()
+
+    def fit_footer(self) -> None:
+        """Make the footer as tall as its rows need now (word-wrapped read-outs included): Qt's
+        layouts under-size nested word-wrapped labels, which cut the last lines of a read-out."""
+        if self.footer is None:
+            return
+        box = self.footer.native
+        width = max(box.width(), self.native.width()) - 18
+        need = 0
+        for widget in self.footer:
+            native = widget.native
+            if not native.isVisible() and not native.isVisibleTo(box):
+                continue
+            h = native.heightForWidth(width) if native.hasHeightForWidth() else -1
+            need += max(h, native.sizeHint().height(), native.minimumHeight())
+        spacing = max(box.layout().spacing(), 0)
+        margins = box.layout().contentsMargins()
+        box.setMinimumHeight(need + spacing * (len(self.footer) - 1) + margins.top() + margins.bottom())
+
+
+def show_lines(label, text: str) -> None:
+    """Set a read-out ``Label`` to ``text``, tall enough for every line at its font."""
+    label.value = text
+    lines = text.count("\n") + 1 if text else 0
+    label.native.setMinimumHeight(int((lines + 1) * label.native.fontMetrics().lineSpacing()) if lines else 0)
+
+
+def monospace_font():
+    """The system's fixed-width font, for matrix read-outs (set as a font, so its metrics are right)."""
+    from qtpy.QtGui import QFontDatabase
+
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
 
 def user_message(err: BaseException, what: str) -> str:

@@ -16,7 +16,7 @@ from .._tooltips import DENSITY as TIPS
 from ..core.density import KERNELS, compare_to_reference, density_map, label_classes
 from ..core.validate import IGNORE_VALUE, InputError, check_labels, check_labels_layout
 from ._background import LatestJob
-from ._forms import debounce_timer, layer_picker
+from ._forms import ScrollingForm, debounce_timer, layer_picker, monospace_font, show_lines
 from ._layers import axes_of, upsert_layer
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def compute_maps(items: list, reference, h: int, kernel: str) -> dict:
     return out
 
 
-class DensityWidget(Container):
+class DensityWidget(ScrollingForm):
     """Pick Labels layers and a bandwidth; see each class's density and compare to a reference.
 
     Attributes
@@ -110,6 +110,7 @@ class DensityWidget(Container):
         self._viewer = viewer
         self._job = LatestJob(self._show, self._failed)
         self.layers = Select(name="layers", label="labels", choices=self._layer_choices)
+        self.layers.native.setMaximumHeight(100)
         self.reference = layer_picker(Labels, name="reference", label="reference", nullable=True)
         self.bandwidth = Slider(name="bandwidth", label="bandwidth h", min=0, max=200, value=10)
         self.kernel = ComboBox(name="kernel", choices=KERNELS, value="box")
@@ -118,11 +119,11 @@ class DensityWidget(Container):
         self.status = Label(name="status")
         self.panel = Label(name="panel")
         inputs = [self.layers, self.reference, self.bandwidth, self.kernel, self.live]
-        readout = Container(widgets=[self.status, self.panel], labels=False)  # full width, no bare row names
-        super().__init__(widgets=[*inputs, self.run_button, readout])
+        footer = Container(widgets=[self.run_button, self.status, self.panel], labels=False)  # no bare row names
+        super().__init__(widgets=inputs, footer=footer)  # the settings scroll; Update and the read-out stay
         for widget in [*inputs, self.run_button, self.panel]:
             widget.tooltip = TIPS.get(widget.name, "")
-        self.panel.native.setStyleSheet("font-family: monospace;")
+        self.panel.native.setFont(monospace_font())
         self.status.native.setWordWrap(True)
         self.native.destroyed.connect(self._job.close)
 
@@ -198,9 +199,10 @@ class DensityWidget(Container):
                     contrast_limits=(0.0, top if top > 0 else 1.0), **axes))
         messages = tag["messages"] + out["messages"]
         self.status.value = "\n".join(messages) if messages else (
-            f"{len(layers)} density map(s), h = {h}, {kernel}, one contrast range (0-{top:.2f})")
-        self.panel.value = "\n".join(out["blocks"]) if out["blocks"] else (
-            "" if tag["has_ref"] else "Pick a reference to compare the layers with.")
+            f"{len(layers)} map(s), h = {h}, {kernel}; contrast 0-{top:.2f} for all")
+        show_lines(self.panel, "\n".join(out["blocks"]) if out["blocks"] else (
+            "" if tag["has_ref"] else "Pick a reference to compare the layers with."))
+        self.fit_footer()
         self.updated.emit(layers)
 
     def _failed(self, err: BaseException, tag: dict) -> None:

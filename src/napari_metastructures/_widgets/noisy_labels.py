@@ -16,7 +16,7 @@ from .._tooltips import NOISY_LABELS as TIPS
 from ..core.noise import KINDS, kind_parameters, make_noisy, noise_summary
 from ..core.validate import IGNORE_VALUE, InputError, check_labels, check_labels_layout
 from ._background import LatestJob
-from ._forms import debounce_timer, layer_picker
+from ._forms import ScrollingForm, debounce_timer, layer_picker, monospace_font, show_lines
 from ._layers import axes_of, unique_name
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-class NoisyLabelsWidget(Container):
+class NoisyLabelsWidget(ScrollingForm):
     """Pick a Labels layer and a noise family; see the noisy labels and their transition matrix.
 
     Attributes
@@ -144,11 +144,11 @@ class NoisyLabelsWidget(Container):
         inputs = [self.source, self.family, self.p, self.separate, self.p_fg_to_bg, self.p_bg_to_fg,
                   self.exact, self.iterations, self.ops, self.n_classes, self.target, self.instances,
                   self.ignore_value, self.per_frame, self.seed, self.live]
-        readout = Container(widgets=[self.status, self.summary], labels=False)
-        super().__init__(widgets=[*inputs, self.run_button, self.keep_button, readout])
+        footer = Container(widgets=[self.run_button, self.keep_button, self.status, self.summary], labels=False)
+        super().__init__(widgets=inputs, footer=footer)  # the settings scroll; buttons and read-out stay
         for widget in [*inputs, self.run_button, self.keep_button]:
             widget.tooltip = TIPS.get(widget.name, "")
-        self.summary.native.setStyleSheet("font-family: monospace;")
+        self.summary.native.setFont(monospace_font())
         self.status.native.setWordWrap(True)
         self.native.destroyed.connect(self._job.close)
 
@@ -254,9 +254,7 @@ class NoisyLabelsWidget(Container):
 
     def _set_summary(self, text: str) -> None:
         """The matrix read-out, tall enough for every line at the dock's font."""
-        self.summary.value = text
-        lines = text.count("\n") + 1 if text else 0
-        self.summary.native.setMinimumHeight(lines * self.summary.native.fontMetrics().lineSpacing() + 4)
+        show_lines(self.summary, text)
 
     def preview_layer(self):
         """The widget's preview layer, or None (found by its token: npe2 proxies hand out new objects)."""
@@ -316,6 +314,7 @@ class NoisyLabelsWidget(Container):
                              f"preview: {layer.name} is the same as {info['source']}: {info['kind']} changes "
                              "nothing on these labels (does it need instance labels, or more classes?)")
         self._set_summary(format_summary(out["summary"]))
+        self.fit_footer()
         if self._keep_when_ready and info["state"] == self._state():
             self._keep_when_ready = False
             self.keep()
