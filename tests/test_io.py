@@ -270,3 +270,28 @@ def test_reader_layers_open_in_napari_with_their_axes(make_napari_viewer, tmp_pa
     viewer = make_napari_viewer()
     layer, = viewer.open(str(path), plugin="napari-metastructures")
     assert tuple(layer.axis_labels) == ("z", "y", "x") and str(layer.units[0]) == "micrometer"
+
+
+def test_channels_become_one_layer_each_with_their_names(make_napari_viewer, tmp_path):
+    """Issue 12: the reader splits channels (channel_axis), named from the OME metadata."""
+    path = tmp_path / "cells.ome.tif"
+    data = np.zeros((2, 4, 16, 16), np.uint16)
+    data[1] = 7
+    tifffile.imwrite(path, data, metadata={"axes": "CZYX", "PhysicalSizeX": 0.11, "PhysicalSizeY": 0.11,
+                                           "PhysicalSizeZ": 0.3, "Channel": {"Name": ["ER", "mito"]}})
+    (_, meta, kind), = io.read_layers(str(path))
+    assert kind == "image" and meta["channel_axis"] == 0 and meta["name"] == ["cells ER", "cells mito"]
+    np.testing.assert_allclose(meta["scale"], (0.3, 0.11, 0.11))
+    assert meta["metadata"]["axes"] == "ZYX" and meta["axis_labels"] == ("z", "y", "x")
+    viewer = make_napari_viewer()
+    er, mito = viewer.open(str(path), plugin="napari-metastructures")
+    assert (er.name, mito.name) == ("cells ER", "cells mito")
+    assert er.data.shape == (4, 16, 16) and int(mito.data.max()) == 7
+    np.testing.assert_allclose(mito.scale, (0.3, 0.11, 0.11))
+
+
+def test_unnamed_channels_are_numbered(tmp_path):
+    path = tmp_path / "two.ome.tif"
+    tifffile.imwrite(path, np.zeros((2, 16, 16), np.uint8), metadata={"axes": "CYX"})
+    (_, meta, _), = io.read_layers(str(path))
+    assert meta["name"] == ["two c0", "two c1"] and meta["channel_axis"] == 0

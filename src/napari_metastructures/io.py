@@ -119,6 +119,10 @@ def read_image(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> ImageFile
     scale = tuple(float(sizes.get(a, 1.0)) for a in axes)
     translate = tuple(float(offsets.get(a, 0.0)) for a in axes)
     metadata = {"source": str(path), "axes": axes, "unit": info.get("unit"), "format": info["format"]}
+    if "C" in axes:
+        n = data.shape[axes.index("C")]
+        names = [str(c) for c in (info.get("channels") or [])]
+        metadata["channels"] = [names[i] if i < len(names) and names[i] else f"c{i}" for i in range(n)]
     if warned:
         metadata["warnings"] = list(warned)
     if n_series > 1:
@@ -326,10 +330,17 @@ def read_layers(path: str | list[str]) -> list[tuple]:
         if img.axes.endswith("S") and img.data.shape[-1] in (3, 4):
             meta["rgb"] = True
             scale, translate = scale[:-1], translate[:-1]
+        axes = img.axes.replace("S", "") if meta.get("rgb") else img.axes
+        if "C" in axes and img.layer_type == "image":  # one layer per channel, named by the file
+            c = axes.index("C")
+            meta["channel_axis"] = c
+            meta["name"] = [f"{img.name} {n}" for n in img.metadata["channels"]]
+            scale, translate = scale[:c] + scale[c + 1:], translate[:c] + translate[c + 1:]
+            axes = axes.replace("C", "")
+            meta["metadata"] = {**img.metadata, "axes": axes}  # each layer's own axes
         meta["scale"], meta["translate"] = scale, translate
         if layers_take_axes():  # napari >= 0.6: sliders read "t", "z" and sizes in µm
-            meta["axis_labels"], meta["units"] = layer_axes(
-                img.axes.replace("S", "") if meta.get("rgb") else img.axes, img.metadata.get("unit"))
+            meta["axis_labels"], meta["units"] = layer_axes(axes, img.metadata.get("unit"))
         layers.append((img.data, meta, img.layer_type))
     return layers
 

@@ -31,11 +31,15 @@ def _pixel_sizes(tif: tifffile.TiffFile, series: Any) -> dict[str, Any]:
             out["sizes"]["Z"] = float(ij["spacing"]) * _UM_PER.get(str(ij.get("unit", "")).strip(), 1.0)
         if "finterval" in ij:
             out["sizes"]["T"] = float(ij["finterval"])
+        labels = ij.get("Labels")
+        if isinstance(labels, (list, tuple)) and all(isinstance(v, str) for v in labels):
+            out["channels"] = list(labels)
         out["unit"] = "µm" if ij.get("unit") else None
     elif tif.is_ome and tif.ome_metadata:
         out["format"] = "ome-tiff"
         out["sizes"].update(_ome_sizes(tif.ome_metadata))
         out["unit"] = "µm"
+        out["channels"] = _ome_channel_names(tif.ome_metadata)
     else:
         res = _resolution_um(page)
         out["sizes"].update(res)
@@ -99,3 +103,16 @@ def _ome_sizes(xml: str) -> dict[str, float]:
     if pixels.get("TimeIncrement") is not None:
         sizes["T"] = float(pixels.get("TimeIncrement"))
     return sizes
+
+
+def _ome_channel_names(xml: str) -> list:
+    """The ``Name`` of each OME ``Channel`` of the first image, in order ("" where unnamed)."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return []
+    pixels = next((e for e in root.iter() if e.tag.split("}")[-1] == "Pixels"), None)
+    if pixels is None:
+        return []
+    return [c.get("Name", "") for c in pixels if c.tag.split("}")[-1] == "Channel"]
+
