@@ -93,6 +93,7 @@ REFUSED = [
     ("predict --model {pickled} {img} --out {out}", "pickled.pt", 2),
     ("predict --model {img} {img} --out {out}", "img.tif", 2),
     ("predict --model {tmp}/none.pt {img} --out {out}", "none.pt", 2),
+    ("predict --model {text_model} {img} --out {blocker}/o", "--out", 2),
     # baseline
     ("baseline --method banana {img} --out {out}", "--method", 2),
     ("baseline --method sato --sigmas nan {img} --out {out}", "sigma", 2),

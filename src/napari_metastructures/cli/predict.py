@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..core.validate import InputError
-from ._files import read_inputs, write_json_atomic, write_outputs
+from ._files import check_writable, read_inputs, write_json_atomic, write_outputs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.tile < 32 or args.batch_size < 1 or args.overlap < 0:
         raise InputError("--tile must be >= 32, --batch-size >= 1 and --overlap >= 0.")
+    check_writable(Path(args.out))  # before the model is read or any image segmented
     choice = resolve_device(args.device)
     model = load_model(args.model)
     if model.classes != 1:
