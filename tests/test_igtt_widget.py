@@ -236,8 +236,10 @@ def test_chosen_slices_of_a_stack(make_napari_viewer, qtbot):
     assert "outside 0-2" in widget.panel.run_button.tooltip
     widget.slices.value = "0, 2"
     assert widget.panel.run_button.enabled, widget.panel.run_button.tooltip
+    viewer.dims.set_point(0, 1)  # the user looks at slice 1, which does not train
     with qtbot.waitSignal(widget.panel.run_finished, timeout=TIMEOUT):
         widget.panel.run()
+        assert viewer.dims.point[0] == 0  # issue 17 item 10: the view moves to a slice that streams
     mask, prob = viewer.layers["er_igtt"], viewer.layers["er_igtt_prob"]
     assert mask.data.shape == stack.shape
     assert not prob.data[1].any() and prob.data[0].any() and prob.data[2].any()

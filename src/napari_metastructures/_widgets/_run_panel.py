@@ -250,6 +250,7 @@ class RunPanel(Container):
                                                np.zeros(f.data.shape, np.float32), f, self._metadata(f, i))
                             if names in self._placeholders else self.viewer.layers[names[0]]
                             for i, (names, f) in enumerate(zip(self._output_names, request.inputs))]
+        self._show_selected_slice(request)
         self.plot.reset()
         self.progress.max, self.progress.value = max(1, int(request.params.get("epochs", 1))), 0
         self.progress.native.setFormat("epoch %v / %m")
@@ -268,6 +269,19 @@ class RunPanel(Container):
         self._begin(predicting=False)
         self.started.emit()
         self.worker.start()
+
+    def _show_selected_slice(self, request: RunRequest) -> None:
+        """When only some slices train, show one of them: the previews stream there, not into the
+        slice on screen (the first axis of the first input, in the viewer's world coordinates)."""
+        sel, frozen = request.selection(0), request.inputs[0] if request.inputs else None
+        if not sel or frozen is None or np.ndim(frozen.data) < 3:
+            return
+        dims = self.viewer.dims
+        axis = dims.ndim - np.ndim(frozen.data)  # the layer's first axis among the viewer's
+        world = frozen.translate[0] + frozen.scale[0] * np.arange(np.shape(frozen.data)[0])
+        shown = int(np.argmin(np.abs(world - dims.point[axis])))
+        if shown not in sel:
+            dims.set_point(axis, float(world[sel[0]]))
 
     def start_prediction(self, function: Callable, *args, returned: Callable, errored: Callable) -> None:
         """Run ``function(*args, stop_requested, done)`` in a worker thread as the panel's job (Stop
