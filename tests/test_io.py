@@ -260,7 +260,7 @@ def test_reader_names_axes_and_units(tmp_path):
     assert meta["axis_labels"] == ("t", "z", "y", "x")
     assert meta["units"] == ("pixel", "um", "um", "um")
     plain = tmp_path / "plain.tif"
-    tifffile.imwrite(plain, np.zeros((4, 8, 8), np.uint16))  # no pixel size: no length unit claimed
+    tifffile.imwrite(plain, np.zeros((5, 8, 8), np.uint16))  # no pixel size: no length unit claimed
     (_, meta, _), = io.read_layers(str(plain))
     assert len(meta["axis_labels"]) == 3 and meta["units"] == ("pixel",) * 3
 

@@ -113,3 +113,30 @@ def test_cli_lists_every_subcommand():
     assert out.returncode == 0
     for name in cli.SUBCOMMANDS:
         assert name in out.stdout
+
+
+def test_hub_metadata_license_urls_and_classifiers():
+    """Issue 15: what the napari hub and PyPI show (license expression, links, classifiers)."""
+    from importlib.metadata import metadata
+
+    meta = metadata("napari-metastructures")
+    assert meta["License-Expression"] == "BSD-3-Clause" and "LICENSE" in (meta.get_all("License-File") or [])
+    assert (ROOT / "LICENSE").read_text().startswith("BSD 3-Clause License")
+    urls = {u.split(",")[0] for u in meta.get_all("Project-URL")}
+    assert {"Source Code", "Bug Tracker", "Documentation", "User Support"} <= urls
+    classifiers = meta.get_all("Classifier")
+    for needed in ("Framework :: napari", "Intended Audience :: Science/Research", "Operating System :: OS Independent",
+                   "Development Status :: 3 - Alpha"):
+        assert needed in classifiers
+
+
+def test_widgets_sit_in_the_layers_menus():
+    """Issue 15: Layers > Segment (iGTT, rough labels), > Annotate (noisy labels), > Visualize (density)."""
+    from npe2 import PluginManifest
+
+    manifest = PluginManifest.from_file(PKG / "napari.yaml")
+    menus = {key: [item.command for item in items] for key, items in manifest.contributions.menus.items()}
+    assert menus["napari/layers/segment"] == ["napari-metastructures.igtt", "napari-metastructures.rough_labels"]
+    assert menus["napari/layers/annotate"] == ["napari-metastructures.noisy_labels"]
+    assert menus["napari/layers/visualize"] == ["napari-metastructures.density"]
+    assert "Segmentation" in manifest.categories

@@ -76,6 +76,9 @@ def study_training_config(monkeypatch, *argv: str):
         seen["training"] = config.training
         raise Caught
 
+    import tempfile
+
+    monkeypatch.chdir(tempfile.mkdtemp())  # the study's preflight makes its --out folder
     pair = (["a"], [np.zeros((64, 64), np.float32)], [np.zeros((64, 64), np.uint8)], None)
     monkeypatch.setattr(study, "load_pairs", lambda *args: pair)
     monkeypatch.setattr(core_study, "run_study", catch)
