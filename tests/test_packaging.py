@@ -140,3 +140,20 @@ def test_widgets_sit_in_the_layers_menus():
     assert menus["napari/layers/annotate"] == ["napari-metastructures.noisy_labels"]
     assert menus["napari/layers/visualize"] == ["napari-metastructures.density"]
     assert "Segmentation" in manifest.categories
+
+
+def test_release_script_makes_readme_links_absolute():
+    """Issue 15: PyPI and the hub render only absolute links; the script makes them from pyproject."""
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "scripts" / "absolute_links.py"))
+    base = script["source_url"]()
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "absolute_links.py"), "--ref", "v1"],
+                         capture_output=True, text=True, check=True).stdout
+    assert f"![napari with the iGTT widget docked]({base}/raw/v1/docs/figures/screenshot.png)" in out
+    assert f"[iGTT]({base}/blob/v1/docs/igtt.md)" in out
+    assert "[napari](https://napari.org)" in out  # absolute links stay as they are
+    assert "](docs/" not in out
+    text = 'see [a](#usage), ![x](./docs/a.png "title"), [b](mailto:x@y.z)'
+    assert script["absolute"](text, "https://h/p") == (
+        'see [a](#usage), ![x](https://h/p/raw/main/docs/a.png "title"), [b](mailto:x@y.z)')
