@@ -84,3 +84,16 @@ def test_cli_flags_named_like_config_fields_override_the_preset():
         cli("--decoder-channels", "a,b,c")
     with pytest.raises(InputError, match="epochs"):
         cli("--epochs", "0")
+
+
+def test_the_viewers_rough_labels_defaults_are_the_fast_preset(make_napari_viewer):
+    """Issue 17 item 8: the widget trains with the measured CPU preset, not the study's schedule."""
+    from napari_metastructures._widgets.rough_labels import RoughLabelsWidget
+
+    fast = SupervisedConfig.fast()
+    assert (fast.optimizer, fast.encoder_depth, fast.decoder_channels, fast.steps_per_epoch) == ("adam", 3,
+                                                                                                (64, 32, 16), 25)
+    form = RoughLabelsWidget(make_napari_viewer()).config()
+    assert form == fast.check()
+    assert SupervisedConfig().optimizer == "sgd"  # the study's defaults are unchanged
+    assert SupervisedConfig.fast(encoder_depth=4).check().decoder_channels == (128, 64, 32, 16)

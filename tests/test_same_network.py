@@ -104,7 +104,10 @@ def test_rough_labels_widget_and_study_build_the_same_network(make_napari_viewer
     widget.encoder.value = "resnet34"
     widget.encoder_depth.value = depth
     form = widget.config()
-    cli = study_training_config(monkeypatch, "--model", arch, "--encoder", "resnet34", "--encoder-depth", str(depth))
+    # the viewer's defaults use slim decoder widths; the study takes them as --decoder-channels
+    widths = ",".join(str(c) for c in form.decoder_channels)
+    cli = study_training_config(monkeypatch, "--model", arch, "--encoder", "resnet34", "--encoder-depth", str(depth),
+                                "--decoder-channels", widths)
     fields = ("arch", "encoder", "encoder_depth", "decoder_channels")
     assert {f: getattr(form, f) for f in fields} == {f: getattr(cli, f) for f in fields}
     assert layout(supervised_network(form)) == layout(supervised_network(cli))

@@ -100,15 +100,16 @@ ROUGH_LABELS: dict[str, str] = {
     "start on a CPU; mobilenet_v2 is smaller and faster.",
     "loss": "auto = BCE for 0/1 labels, cross-entropy for several classes. Bootstrapping and DMI are "
     "noise-robust losses; 'exponential on unlabelled' is for incomplete annotation.",
-    "epochs": "Passes over the training data. Each epoch draws about as many pixels as the image holds.",
+    "epochs": "Training rounds of 'steps per epoch' batches each (default 10 x 25: about a minute on a CPU "
+              "for a 512 x 512 image).",
     "preview_every": "Update the output layers every this many epochs (0 = only at the end). The last "
     "epoch always updates them.",
     "seed": "Seeds the weights, crops and augmentations: the same seed gives the same run.",
     "encoder_depth": "Encoder stages (3 to 5). 3 is small and fast; crops must be multiples of 2^depth.",
     "crop": "Side of the square training crops in pixels (a multiple of 2^depth, at most the image side).",
     "batch": "Crops per training step. Lower it if the GPU runs out of memory.",
-    "lr": "SGD learning rate (momentum 0.9). Lower it if the loss jumps or becomes NaN.",
-    "steps": "Training steps per epoch; 0 = enough crops to cover the image about once.",
+    "lr": "Adam learning rate. Lower it if the loss jumps or becomes NaN.",
+    "steps": "Training steps (batches) per epoch; 0 = enough crops to cover the image about once.",
     "warmup": "Epochs trained with plain BCE / cross-entropy before switching to the chosen loss.",
     "augment": "Random flips and 90-degree rotations of the training crops.",
 }

@@ -58,7 +58,7 @@ class RoughLabelsWidget(ScrollingForm):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:  # npe2 injects the viewer
         self.viewer = viewer
         self._cache: dict = {}
-        d = SupervisedConfig()
+        d = SupervisedConfig.fast()
         self.image = ComboBox(label="image", choices=self._image_choices, tooltip=TIPS["image"])
         self.label_layer = ComboBox(label="labels", choices=self._label_choices, tooltip=TIPS["labels"])
         self.ignore_value = SpinBox(label="ignore value", value=d.ignore_value, min=1, max=65535,
@@ -81,7 +81,8 @@ class RoughLabelsWidget(ScrollingForm):
         self.lr = FloatSpinBox(label="learning rate", value=d.lr, min=1e-5, max=1.0, step=0.001,
                                tooltip=TIPS["lr"])
         self.lr.native.setDecimals(5)
-        self.steps = SpinBox(label="steps per epoch", value=0, min=0, max=100000, tooltip=TIPS["steps"])
+        self.steps = SpinBox(label="steps per epoch", value=d.steps_per_epoch or 0, min=0, max=100000,
+                             tooltip=TIPS["steps"])
         self.warmup = SpinBox(label="warm-up epochs", value=d.warmup_epochs, min=0, max=1000,
                               tooltip=TIPS["warmup"])
         self.augment = CheckBox(text="flips and rotations", value=d.augment, tooltip=TIPS["augment"])
@@ -112,7 +113,7 @@ class RoughLabelsWidget(ScrollingForm):
 
     def config(self) -> SupervisedConfig:
         """The training settings as set in the widget."""
-        return SupervisedConfig(
+        return SupervisedConfig.fast(
             arch=self.arch.value, encoder=self.encoder.value, encoder_depth=int(self.encoder_depth.value),
             loss=self.loss.value, epochs=int(self.epochs.value), lr=float(self.lr.value),
             batch=int(self.batch.value), crop=int(self.crop.value), steps_per_epoch=int(self.steps.value) or None,
