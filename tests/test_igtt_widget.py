@@ -374,3 +374,14 @@ def test_torch_loads_in_the_background_and_run_waits_for_it(make_napari_viewer, 
     pending.set()  # what the loader thread does when its imports are done
     qtbot.waitUntil(lambda: panel.run_button.enabled, timeout=10_000)
     assert panel.ready and "runs on" in panel.device_info.value
+
+
+def test_a_crop_that_would_not_fit_in_memory_disables_run(make_napari_viewer, er_image, monkeypatch):
+    """Issue 16 (6): the engine's memory bound on the CPU is also a reason on the Run button."""
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    widget.panel.device.value = "cpu"
+    assert widget.panel.run_button.enabled
+    monkeypatch.setenv("METASTRUCTURES_MEMORY_GB", "0.01")  # 10 MB: a batch of 2 crops of 64 px needs 16 MB
+    widget.panel.refresh()
+    assert not widget.panel.run_button.enabled
+    assert "needs about" in widget.panel.run_button.tooltip and "Lower 'crop' or 'batch'" in widget.panel.problem.value

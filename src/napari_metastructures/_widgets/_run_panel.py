@@ -79,9 +79,9 @@ class RunPanel(Container):
     predicted = Signal(object)  # the mask layer written by Predict
 
     def __init__(self, viewer, method: str, suffix: str, prepare: Callable, validate: Callable[[], str],
-                 fg_label: str = "foreground %") -> None:
+                 fg_label: str = "foreground %", training_size: Callable[[], tuple] | None = None) -> None:
         self.viewer, self.method, self.suffix = viewer, method, suffix
-        self._prepare, self._validate = prepare, validate
+        self._prepare, self._validate, self._training_size = prepare, validate, training_size
         self.worker = None
         self.status = "idle"
         self.mask_layers: list = []
@@ -195,11 +195,26 @@ class RunPanel(Container):
         try:
             choice = resolve_device(self.device.value)
             self.device_info.value = f"runs on {choice.name} ({choice.reason})"
-            problem = self._validate()
+            problem = self._validate() or self._memory_problem(choice)
         except DeviceError as err:
             self.device_info.value, problem = "", str(err)
         self._show_problem(problem)
         return problem
+
+    def _memory_problem(self, choice) -> str:
+        """On the CPU, a crop and batch that would not fit in memory disable Run (as the engine
+        would refuse them); on a GPU running out of memory is caught and explained."""
+        if self._training_size is None or choice.device != "cpu":
+            return ""
+        from ..core.training.loop import training_bytes
+        from ..core.validate import check_memory
+
+        crop, batch = self._training_size()
+        try:
+            check_memory(training_bytes(crop, batch), f"training on batches of {batch} crops of {crop} px")
+        except InputError as err:
+            return f"{err} Lower 'crop' or 'batch' under Advanced."
+        return ""
 
     def _show_problem(self, problem: str) -> None:
         if not self._running:

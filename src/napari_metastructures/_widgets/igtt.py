@@ -86,7 +86,7 @@ class IgttWidget(ScrollingForm):
         self.advanced = collapsible("Advanced", Container(widgets=[
             getattr(self, name) for name in FIELDS if name not in MAIN_FIELDS]))
         self.panel = RunPanel(viewer, "igtt", "_igtt", prepare=self.prepare, validate=self.problem,
-                              fg_label="pseudo-label fg %")
+                              fg_label="pseudo-label fg %", training_size=lambda: (self.crop.value, self.batch.value))
         super().__init__(widgets=[self.images, self.slices, self.structure, self.preset, self.epochs,
                                   self.preview_every, self.seed, self.advanced, self.panel], footer=self.panel.footer)
         self.preset.changed.connect(self.apply_preset)

@@ -89,7 +89,7 @@ class RoughLabelsWidget(ScrollingForm):
         self.advanced = collapsible("Advanced", Container(widgets=[
             self.encoder_depth, self.crop, self.batch, self.lr, self.steps, self.warmup, self.augment]))
         self.panel = RunPanel(viewer, "rough_labels", "_rough", prepare=self.prepare, validate=self.problem,
-                              fg_label="predicted fg %")
+                              fg_label="predicted fg %", training_size=lambda: (self.crop.value, self.batch.value))
         super().__init__(widgets=[self.image, self.label_layer, self.ignore_value, self.scribbles, self.slices,
                                   self.arch, self.encoder, self.loss, self.epochs, self.preview_every, self.seed,
                                   self.advanced, self.panel], footer=self.panel.footer)
