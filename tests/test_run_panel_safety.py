@@ -68,3 +68,13 @@ def test_a_rerun_through_the_npe2_proxy_reuses_its_layers(make_napari_viewer, qt
     assert [layer.name for layer in viewer.layers] == first == ["er", "er_igtt_prob", "er_igtt"]
     # its outputs are never offered back as inputs
     assert [name for name, _ in widget._image_choices()] == ["er"]
+
+
+def test_outputs_have_their_own_colour(make_napari_viewer, qtbot):
+    """Issue 17 item 6: a run's mask is not drawn in the ground truth's label-1 colour."""
+    viewer, widget = docked(make_napari_viewer)
+    truth = viewer.add_labels(np.ones((64, 64), np.uint8), name="truth")
+    assert run(qtbot, widget.panel) == "finished"
+    mask = viewer.layers["er_igtt"]
+    ours, theirs = mask.colormap.map(np.array([1]))[0], truth.colormap.map(np.array([1]))[0]
+    assert not np.allclose(ours, theirs) and mask.colormap.map(np.array([0]))[0][3] == 0

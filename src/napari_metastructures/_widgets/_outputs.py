@@ -3,10 +3,23 @@ from __future__ import annotations
 
 import uuid
 
+from ..core.validate import MAX_CLASSES
 from ._layers import FrozenLayer, unique_name, upsert_layer
 
 #: Metadata key that marks a layer as made by one panel (its token).
 TOKEN_KEY = "output_of_panel"
+#: Colours of a run's mask classes 1, 2, ... (cyan first): never napari's label-1 colour of the
+#: ground truth, nor the orange of the noisy-labels preview.
+OUTPUT_COLORS = ("#00d7ff", "#ffd800", "#ff5ad2", "#7bff5a", "#a58bff", "#ff8a4d")
+
+
+def output_colormap(n_classes: int = 1):
+    """Background transparent, classes 1..n in :data:`OUTPUT_COLORS` (cycled)."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    table = {v: OUTPUT_COLORS[(v - 1) % len(OUTPUT_COLORS)] for v in range(1, max(1, int(n_classes)) + 1)}
+    table.update({0: "transparent", None: "gray"})
+    return DirectLabelColormap(color_dict=table)
 
 
 class OutputLayers:
@@ -76,7 +89,7 @@ class OutputLayers:
         meta = {**meta, TOKEN_KEY: self.token}
         put(prob_name, prob, Image, {**meta, "probability_of": mask_name}, colormap="magma",
             contrast_limits=(0.0, 1.0), blending="additive", visible=False)
-        return put(mask_name, mask, Labels, meta, opacity=0.6)
+        return put(mask_name, mask, Labels, meta, opacity=0.6, colormap=output_colormap(MAX_CLASSES))
 
     def set_metadata(self, mask_name: str, prob_name: str, meta: dict) -> None:
         """Give both layers (where they still exist) new metadata."""

@@ -103,6 +103,11 @@ def start_loading() -> threading.Event:
             try:
                 import segmentation_models_pytorch  # noqa: F401
                 import torch  # noqa: F401
+
+                from ._outputs import MAX_CLASSES, output_colormap
+
+                for dtype in (np.uint8, np.uint16):  # napari compiles the mask colours (numba) once, here
+                    output_colormap(MAX_CLASSES).map(np.zeros(2, dtype))
             except Exception:  # shown when a run needs them
                 log.exception("could not import the training libraries")
             finally:
