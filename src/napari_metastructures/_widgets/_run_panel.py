@@ -121,6 +121,8 @@ class RunPanel(Container):
         super().__init__(widgets=[self.device, self.device_info, self.clear_previous, self.plot, *m.widgets()])
         for label in (self.device_info, self.problem, self.timing):
             label.native.setWordWrap(True)
+        # the status line is often two lines long: room for them, so the footer never cuts it
+        self.timing.native.setMinimumHeight(2 * self.timing.native.fontMetrics().lineSpacing() + 4)
         self.problem.native.setStyleSheet("color: #f5a442")
 
         self._clock = QTimer()
