@@ -140,7 +140,11 @@ def test_save_load_predict_and_export(make_napari_viewer, qtbot, er_image, tmp_p
     layer = viewer.add_image(other.astype(np.uint16), name="other", scale=(0.2, 0.2))
     fresh = IgttWidget(viewer)
     assert not fresh.panel.predict_button.enabled  # no model yet
+    assert (fresh.crop.value, fresh.batch.value, fresh.steps.value) != (64, 2, 1)
     fresh.panel.load_model(path)
+    # issue 17 item 12: the form shows what the loaded model was trained with
+    assert (fresh.crop.value, fresh.batch.value, fresh.steps.value, fresh.epochs.value) == (64, 2, 1, 2)
+    assert fresh.early_stop.value is False and fresh.structure.value == widget.structure.value
     fresh.panel.predict_on.value = layer
     assert fresh.panel.predict_button.enabled
     with qtbot.waitSignal(fresh.panel.predicted, timeout=TIMEOUT) as blocker:

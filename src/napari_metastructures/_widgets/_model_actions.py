@@ -64,6 +64,8 @@ class ModelActions:
     def __init__(self, panel: Owner) -> None:
         self.panel = panel
         self.model = None
+        #: Called with a model that Load model opened (the widget shows its settings in the form).
+        self.on_loaded: Callable | None = None
         self._checked: dict = {}  # image_problem's cache for the "predict on" layer
         self.info = Label(value="model: none yet (run, or load one)")
         self.info.native.setWordWrap(True)
@@ -119,7 +121,10 @@ class ModelActions:
         from ..core import load_model as open_model
 
         avoid_triton_llvm_clash()
-        self.set_model(open_model(path))
+        model = open_model(path)
+        self.set_model(model)
+        if self.on_loaded is not None:
+            self.on_loaded(model)
 
     def predict(self, *_) -> None:
         """Segment the "predict on" layer with the current model, in a worker thread."""

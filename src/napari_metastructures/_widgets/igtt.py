@@ -90,6 +90,7 @@ class IgttWidget(ScrollingForm):
         super().__init__(widgets=[self.images, self.slices, self.structure, self.preset, self.epochs,
                                   self.preview_every, self.seed, self.advanced, self.panel], footer=self.panel.footer)
         self.preset.changed.connect(self.apply_preset)
+        self.panel.models.on_loaded = self.show_settings_of
         for w in (self.images, self.slices, self.structure, *(getattr(self, name) for name in FIELDS)):
             w.changed.connect(self.panel.refresh)
         self._pick_image()
@@ -114,6 +115,24 @@ class IgttWidget(ScrollingForm):
         cfg = IgttConfig.preset(name)
         for widget, key in FIELDS.items():
             getattr(self, widget).value = getattr(cfg, key)
+        self.panel.refresh()
+
+    def show_settings_of(self, model) -> None:
+        """Fill the form with the settings a loaded model was trained with (a Run then continues
+        from the same settings); settings the model does not record stay as they are."""
+        saved = (getattr(model, "config", {}) or {}).get("training") or {}
+        if saved.get("preset") in ("fast", "paper"):
+            self.preset.value = saved["preset"]  # first: it fills the fields with the preset's values
+        if saved.get("structure") in STRUCTURE_NAMES:
+            self.structure.value = saved["structure"]
+        for widget, key in FIELDS.items():
+            value = saved.get(key)
+            if value is None:
+                continue
+            try:
+                getattr(self, widget).value = value
+            except (ValueError, TypeError):  # a value this form cannot show (a foreign or older file)
+                continue
         self.panel.refresh()
 
     def config(self) -> IgttConfig:
