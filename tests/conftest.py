@@ -22,3 +22,21 @@ def _training_libraries_loaded():
     from napari_metastructures._widgets import _workers
 
     assert _workers.start_loading().wait(300), "PyTorch did not import within 5 minutes"
+
+
+@pytest.fixture
+def thread_spy(monkeypatch):
+    """``thread_spy(module, name)``: wraps ``module.name``; returns the list of threads it ran on."""
+    import threading
+
+    def spy(module, name):
+        threads, real = [], getattr(module, name)
+
+        def wrapped(*args, **kwargs):
+            threads.append(threading.current_thread())
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapped)
+        return threads
+
+    return spy

@@ -70,18 +70,11 @@ def test_panel_shows_matrix_rank_and_similarity(qtbot, setup):
     assert "gt: the reference" in text and text.count("similarity") == 1  # not compared with itself
 
 
-def test_maps_are_computed_off_the_gui_thread(qtbot, setup, monkeypatch):
+def test_maps_are_computed_off_the_gui_thread(qtbot, setup, thread_spy):
     """Issue 17 item 11: the maps are computed in a worker thread."""
     _, widget, gt, _ = setup
     widget.live.value = False
-    threads = []
-    real = density_widget.compute_maps
-
-    def spy(*args):
-        threads.append(threading.current_thread())
-        return real(*args)
-
-    monkeypatch.setattr(density_widget, "compute_maps", spy)
+    threads = thread_spy(density_widget, "compute_maps")
     widget.layers.value = [gt]
     assert [layer.name for layer in update(qtbot, widget)] == ["gt density"]
     assert threads and threads[0] is not threading.main_thread()

@@ -164,18 +164,11 @@ def test_one_preview_layer_in_its_own_colour_across_families(qtbot, setup):
     assert out.visible and viewer.layers.index(out) == len(viewer.layers) - 1  # above the kept layer
 
 
-def test_noise_is_computed_off_the_gui_thread(qtbot, setup, monkeypatch):
+def test_noise_is_computed_off_the_gui_thread(qtbot, setup, thread_spy):
     """Issue 17 item 11: the family runs in a worker thread; the GUI thread only shows it."""
     _, widget, _ = setup
     widget.live.value = False
-    threads = []
-    real = noisy_labels.compute_preview
-
-    def spy(*args):
-        threads.append(threading.current_thread())
-        return real(*args)
-
-    monkeypatch.setattr(noisy_labels, "compute_preview", spy)
+    threads = thread_spy(noisy_labels, "compute_preview")
     out = preview(qtbot, widget)
     assert out is not None and threads and threads[0] is not threading.main_thread()
 

@@ -6,8 +6,6 @@ mitochondria time-lapse is real data without ground truth: an image only.
 """
 from __future__ import annotations
 
-import inspect
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import tifffile
 from napari_metastructures.core import noise, synthetic
 from napari_metastructures.core.validate import InputError
 from napari_metastructures.io import NUCLEI_STEMS, load_nuclei_sample
+from napari_metastructures.layer_axes import layers_take_axes
 from napari_metastructures.tiff_metadata import _ome_sizes
 
 #: Seed of every synthetic sample, so the menu always gives the same images.
@@ -90,14 +89,6 @@ _YEAST_ATTRIBUTION = (
 )
 
 
-@lru_cache(maxsize=1)
-def _image_layer_accepts() -> frozenset[str]:
-    """Keyword arguments the installed napari's Image layer takes (axis_labels/units are napari >= 0.6)."""
-    from napari.layers import Image
-
-    return frozenset(inspect.signature(Image.__init__).parameters)
-
-
 def load_yeast_mito_sample(path: str | Path = YEAST_MITO_FILE) -> tuple[np.ndarray, dict[str, float]]:
     """The bundled yeast time-lapse: (TZYX uint16 data, OME pixel sizes {"T": s, "Z"/"Y"/"X": µm}).
 
@@ -141,9 +132,6 @@ def yeast_mitochondria() -> list[tuple]:
     }
     kwargs: dict = {"name": YEAST_MITO_NAME, "colormap": "gray", "scale": scale,
                     "contrast_limits": (lo, hi), "metadata": meta}
-    accepts = _image_layer_accepts()
-    if "axis_labels" in accepts:
-        kwargs["axis_labels"] = ("t", "z", "y", "x")
-    if "units" in accepts:
-        kwargs["units"] = ("s", "µm", "µm", "µm")
+    if layers_take_axes():
+        kwargs["axis_labels"], kwargs["units"] = ("t", "z", "y", "x"), ("s", "µm", "µm", "µm")
     return [(data, kwargs, "image")]

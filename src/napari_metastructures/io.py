@@ -15,7 +15,6 @@ import os
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from napari_metastructures import __version__
 from napari_metastructures.core import jsonsafe
 from napari_metastructures.core.atomic import atomic_write, atomic_write_text
 from napari_metastructures.core.validate import MAX_BYTES, InputError
+from napari_metastructures.layer_axes import layer_axes, layers_take_axes  # noqa: F401 (re-exported)
 from napari_metastructures.tiff_metadata import _ome_sizes, _pixel_sizes, _rational  # noqa: F401 (re-exported)
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -343,31 +343,6 @@ def read_layers(path: str | list[str]) -> list[tuple]:
             meta["axis_labels"], meta["units"] = layer_axes(axes, img.metadata.get("unit"))
         layers.append((img.data, meta, img.layer_type))
     return layers
-
-
-@lru_cache(maxsize=1)
-def layers_take_axes() -> bool:
-    """True when the installed napari's layers take ``axis_labels`` and ``units`` (napari >= 0.6)."""
-    import inspect
-
-    from napari.layers import Image
-
-    return {"axis_labels", "units"} <= set(inspect.signature(Image.__init__).parameters)
-
-
-#: Unit names from file metadata -> names napari (pint) reads.
-_UNITS = {"µm": "um", "um": "um", "micron": "um", "microns": "um", "micrometer": "um", "nm": "nm", "mm": "mm"}
-
-
-def layer_axes(axes: str, unit: str | None) -> tuple[tuple, tuple]:
-    """napari ``axis_labels`` (``t``, ``z``, ``y``, ``x``...) and ``units`` for a file's axes.
-
-    Spatial axes get the file's length unit when it has one; the others (T, C) keep napari's
-    default, as the time unit of a file is not always known.
-    """
-    length = _UNITS.get(str(unit).strip().lower()) if unit else None
-    units = tuple(length if a in "ZYX" and length else "pixel" for a in axes)
-    return tuple(a.lower() for a in axes), units
 
 
 def napari_write_labels(path: str, data: Any, meta: dict) -> list[str]:

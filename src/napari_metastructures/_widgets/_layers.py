@@ -62,6 +62,17 @@ def _frozen_data(layer):
     return np.array(data, copy=True) if isinstance(data, np.ndarray) else data
 
 
+def move_view_to_selection(dims, frozen: FrozenLayer, selection) -> None:
+    """Move the viewer's ``dims`` to the first selected slice (first axis of ``frozen``, in world
+    coordinates) unless the slice on screen is one of them."""
+    if not selection or np.ndim(frozen.data) < 3:
+        return
+    axis = dims.ndim - np.ndim(frozen.data)  # the layer's first axis among the viewer's
+    world = frozen.translate[0] + frozen.scale[0] * np.arange(np.shape(frozen.data)[0])
+    if int(np.argmin(np.abs(world - dims.point[axis]))) not in selection:
+        dims.set_point(axis, float(world[selection[0]]))
+
+
 def upsert_layer(
     viewer,
     name: str,

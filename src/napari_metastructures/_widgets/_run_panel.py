@@ -14,36 +14,24 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, ProgressBar, PushButton
+from magicgui.widgets import CheckBox, Container, Label, ProgressBar, PushButton
 from psygnal import Signal
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QTimer
 
 from .. import __version__
 from .._tooltips import COMMON
-from ..core.device import DeviceError, available_devices, resolve_device
+from ..core.device import DeviceError, resolve_device
 from ..core.validate import InputError
-from . import _workers
+from ._closing import CloseWatch
+from ._devices import DeviceRow
 from ._forms import button_row, fmt_seconds, user_message
-from ._layers import FrozenLayer
+from ._layers import FrozenLayer, move_view_to_selection
 from ._model_actions import ModelActions
 from ._outputs import OutputLayers
 from ._plot import EpochPlot
 from ._workers import PolledStop, RunRequest, _train_stream, avoid_triton_llvm_clash
 
 log = logging.getLogger(__name__)
-
-
-class _CloseWatcher(QObject):
-    """Calls ``callback`` when the watched window gets a programmatic (non-spontaneous) close."""
-
-    def __init__(self, callback: Callable[[], None]) -> None:
-        super().__init__()
-        self._callback = callback
-
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.Type.Close and not event.spontaneous():
-            self._callback()
-        return False
 
 
 class RunPanel(Container):
@@ -95,11 +83,10 @@ class RunPanel(Container):
         self._placeholders: list = []
         self._device = None
         self._polled = PolledStop(self._stop)
-        self._epoch_t0, self._epoch_polls = 0.0, 0  # when the current epoch began, and the polls by then
+        self._epoch_t0 = 0.0  # when the current epoch began
 
-        self._loaded = _workers.start_loading()  # torch imports in the background; Run waits for it
-        self.device = ComboBox(label="device", choices=self._device_choices(), value="auto", tooltip=COMMON["device"])
-        self.device_info = Label(value="")
+        self.devices = DeviceRow(on_ready=self.refresh)  # torch imports in the background; Run waits for it
+        self.device, self.device_info = self.devices.device, self.devices.info
         self.clear_previous = CheckBox(text="clear previous results", value=True,
                                        tooltip=COMMON["clear_previous"])
         self.problem = Label(value="")
@@ -119,7 +106,7 @@ class RunPanel(Container):
         self.footer = Container(widgets=[self.problem, button_row(self.run_button, self.stop_button), self.progress,
                                          self.timing], labels=False)
         super().__init__(widgets=[self.device, self.device_info, self.clear_previous, self.plot, *m.widgets()])
-        for label in (self.device_info, self.problem, self.timing):
+        for label in (self.problem, self.timing):
             label.native.setWordWrap(True)
         # the status line is often two lines long: room for them, so the footer never cuts it
         self.timing.native.setMinimumHeight(2 * self.timing.native.fontMetrics().lineSpacing() + 4)
@@ -131,33 +118,14 @@ class RunPanel(Container):
         self.device.changed.connect(self.refresh)
         self.run_button.changed.connect(self.run)
         self.stop_button.changed.connect(self.stop)
-        self._watch_close()
-        self._ready_check = QTimer()
-        self._ready_check.setInterval(100)
-        self._ready_check.timeout.connect(self._check_loaded)
-        if not self._loaded.is_set():
-            self._ready_check.start()
+        self._close_watch = CloseWatch(self.native, self.shutdown)
         self.refresh()
 
     # ---------------------------------------------------------------- state
     @property
     def ready(self) -> bool:
         """True once PyTorch is imported (in the background, when the first panel opens)."""
-        return self._loaded.is_set()
-
-    def _device_choices(self) -> list:
-        if not self._loaded.is_set():  # the GPU list needs torch: "auto" and "cpu" until it is there
-            return [("auto", "auto"), ("cpu", "cpu")]
-        return [(lab, val) for val, lab in available_devices()]
-
-    def _check_loaded(self) -> None:
-        if self._closed or not self._loaded.is_set():
-            return
-        self._ready_check.stop()
-        value = self.device.value
-        self.device.choices = self._device_choices()
-        self.device.value = value
-        self.refresh()
+        return self.devices.ready
 
     @property
     def running(self) -> bool:
@@ -189,31 +157,21 @@ class RunPanel(Container):
         """Re-validate the inputs; enable Run, or disable it and say why (tooltip and warning line)."""
         if self._closed:
             return ""
-        if not self._loaded.is_set():
-            problem = "PyTorch is loading (a few seconds, once per session); Run turns on by itself."
-            self.device_info.value = "loading PyTorch…"
-            self._show_problem(problem)
-            return problem
-        try:
-            choice = resolve_device(self.device.value)
-            self.device_info.value = f"runs on {choice.name} ({choice.reason})"
+        choice, problem = self.devices.resolve()
+        if choice is not None:
             problem = self._validate() or self._memory_problem(choice)
-        except DeviceError as err:
-            self.device_info.value, problem = "", str(err)
         self._show_problem(problem)
         return problem
 
     def _memory_problem(self, choice) -> str:
-        """On the CPU, a crop and batch that would not fit in memory disable Run (as the engine
-        would refuse them); on a GPU running out of memory is caught and explained."""
+        """On the CPU, a crop and batch that would not fit in memory disable Run, as the engine
+        would refuse them (on a GPU running out of memory is caught and explained)."""
         if self._training_size is None or choice.device != "cpu":
             return ""
-        from ..core.training.loop import training_bytes
-        from ..core.validate import check_memory
+        from ..core.training.loop import check_training_memory
 
-        crop, batch = self._training_size()
         try:
-            check_memory(training_bytes(crop, batch), f"training on batches of {batch} crops of {crop} px")
+            check_training_memory(*self._training_size())
         except InputError as err:
             return f"{err} Lower 'crop' or 'batch' under Advanced."
         return ""
@@ -243,12 +201,10 @@ class RunPanel(Container):
         """Freeze the inputs (the widget's ``prepare``) and start training in a worker thread."""
         from napari.qt.threading import create_worker
 
-        if not self._loaded.is_set():  # called from code before the import finished: wait for it
-            self._loaded.wait(300)
-            self._check_loaded()
+        self.devices.wait()  # called from code before PyTorch loaded
         if self._running or self.refresh():
             return
-        self._watch_window()
+        self._close_watch.watch_window()
         avoid_triton_llvm_clash()
         try:
             request = self._prepare()
@@ -275,7 +231,7 @@ class RunPanel(Container):
         log.info("%s: training on %s (%s)", self.method, choice.name, choice.reason)
         self._shown_event.clear()
         self._polled = PolledStop(self._stop)
-        self._epoch_t0, self._epoch_polls = time.perf_counter(), 0
+        self._epoch_t0 = time.perf_counter()
         self.worker = create_worker(_train_stream, request, choice.device, self._polled, self._done,
                                     self._shown_event, self.plot, _start_thread=False, _ignore_errors=True)
         self.worker.yielded.connect(self._on_epoch)
@@ -288,17 +244,9 @@ class RunPanel(Container):
         self.worker.start()
 
     def _show_selected_slice(self, request: RunRequest) -> None:
-        """When only some slices train, show one of them: the previews stream there, not into the
-        slice on screen (the first axis of the first input, in the viewer's world coordinates)."""
-        sel, frozen = request.selection(0), request.inputs[0] if request.inputs else None
-        if not sel or frozen is None or np.ndim(frozen.data) < 3:
-            return
-        dims = self.viewer.dims
-        axis = dims.ndim - np.ndim(frozen.data)  # the layer's first axis among the viewer's
-        world = frozen.translate[0] + frozen.scale[0] * np.arange(np.shape(frozen.data)[0])
-        shown = int(np.argmin(np.abs(world - dims.point[axis])))
-        if shown not in sel:
-            dims.set_point(axis, float(world[sel[0]]))
+        """When only some slices train, show one of them: the previews stream there."""
+        if request.inputs:
+            move_view_to_selection(self.viewer.dims, request.inputs[0], request.selection(0))
 
     def start_prediction(self, function: Callable, *args, returned: Callable, errored: Callable) -> None:
         """Run ``function(*args, stop_requested, done)`` in a worker thread as the panel's job (Stop
@@ -356,7 +304,8 @@ class RunPanel(Container):
         if self._closed:
             return
         self._last = result
-        self._epoch_t0, self._epoch_polls = time.perf_counter(), self._polled.polls
+        self._epoch_t0 = time.perf_counter()
+        self._polled.mark_epoch()
         self._epoch_seconds = [*self._epoch_seconds[: result.epoch - 1], result.seconds]
         self.progress.max, self.progress.value = result.n_epochs, result.epoch
         if plot[0] is not None:
@@ -378,10 +327,7 @@ class RunPanel(Container):
         done = last.epoch if last is not None else 0
         n_epochs = last.n_epochs if last is not None else self.progress.max
         if done < n_epochs:  # inside epoch done + 1: the batches and tiles the engine has polled for
-            steps = int(self._request.params.get("steps_per_epoch") or 0)
-            polled = self._polled.polls - self._epoch_polls
-            text += f" · epoch {done + 1}: step {min(polled, steps) if steps else polled}" + (
-                f"/{steps}" if steps else "") + (" (predicting)" if steps and polled > steps else "")
+            text += " · " + self._polled.step_text(done + 1, int(self._request.params.get("steps_per_epoch") or 0))
         if last is not None:
             left = np.mean(self._epoch_seconds or [last.seconds]) * (last.n_epochs - last.epoch)
             left = max(0.0, left - (now - self._epoch_t0))
@@ -445,24 +391,6 @@ class RunPanel(Container):
             self.timing.value = f"⚠ {message}"
 
     # ---------------------------------------------------------------- closing
-    def _watch_close(self) -> None:
-        from qtpy.QtWidgets import QApplication
-
-        self._window_watched = False
-        self.native.destroyed.connect(self.shutdown)
-        if QApplication.instance() is not None:
-            QApplication.instance().aboutToQuit.connect(self.shutdown)
-
-    def _watch_window(self) -> None:
-        """Watch the top-level window this panel is docked in (known once docked, so at Run)."""
-        window = self.native.window()
-        if window is self.native or self._window_watched:
-            return
-        self._window_watched = True  # a flag, not the window: a reference would keep the viewer alive
-        self._close_watcher = _CloseWatcher(self.shutdown)
-        window.installEventFilter(self._close_watcher)
-        window.destroyed.connect(self.shutdown)
-
     def shutdown(self, *_, timeout: float = 30.0) -> None:
         """The viewer or widget is closing: stop the run, wait for its thread, drop late signals."""
         if self._closed:
@@ -472,7 +400,7 @@ class RunPanel(Container):
         self._shown_event.set()
         try:
             self._clock.stop()
-            self._ready_check.stop()
+            self.devices.stop()
         except RuntimeError:  # the Qt objects are already gone
             pass
         if self.worker is not None:

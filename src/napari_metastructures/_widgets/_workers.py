@@ -178,11 +178,22 @@ class PolledStop:
     """
 
     def __init__(self, event: threading.Event) -> None:
-        self.event, self.polls = event, 0
+        self.event, self.polls, self._epoch_start = event, 0, 0
 
     def __call__(self) -> bool:
         self.polls += 1
         return self.event.is_set()
+
+    def mark_epoch(self) -> None:
+        """An epoch ended: count the next one's steps from here."""
+        self._epoch_start = self.polls
+
+    def step_text(self, epoch: int, steps: int) -> str:
+        """``epoch 3: step 7/20`` (``step 7`` when the steps per epoch are not known)."""
+        polled = self.polls - self._epoch_start
+        if not steps:
+            return f"epoch {epoch}: step {polled}"
+        return f"epoch {epoch}: step {min(polled, steps)}/{steps}" + (" (predicting)" if polled > steps else "")
 
     def is_set(self) -> bool:
         return self.event.is_set()

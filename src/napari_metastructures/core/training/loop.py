@@ -156,6 +156,11 @@ def training_bytes(crop: int, batch_size: int) -> float:
     return float(BYTES_PER_CROP_PIXEL) * int(batch_size) * int(crop) ** 2
 
 
+def check_training_memory(crop: int, batch_size: int) -> None:
+    """Refuse (:class:`InputError`) a crop and batch whose training step would not fit in memory."""
+    check_memory(training_bytes(crop, batch_size), f"training on batches of {batch_size} crops of {crop} px")
+
+
 def run_epochs(net, task: Task, schedule: Schedule, device, random: TorchRandom,
                stop: StopFn = None) -> Generator[EpochResult, None, dict | None]:
     """Train ``net`` epoch by epoch; yield each epoch's record, return the stop record or None.
@@ -166,8 +171,7 @@ def run_epochs(net, task: Task, schedule: Schedule, device, random: TorchRandom,
     import torch
 
     if device.type == "cpu":  # on a GPU, running out of memory is caught and explained (oom_advice)
-        check_memory(training_bytes(schedule.crop, schedule.batch_size),
-                     f"training on batches of {schedule.batch_size} crops of {schedule.crop} px")
+        check_training_memory(schedule.crop, schedule.batch_size)
     opt, sched = make_optimizer(net, schedule.epochs, **schedule.optimizer)
     cuda = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if cuda else None
