@@ -168,10 +168,11 @@ def all_docked_shot(app) -> None:
     viewer = napari.Viewer()
     viewer.window.resize(*SIZE)
     viewer.open_sample("napari-metastructures", "er_network")
-    for name in ("Noisy labels", "Meta-structure density", "Train from rough labels", "iGTT segmentation"):
-        viewer.window.add_plugin_dock_widget("napari-metastructures", name)
+    docks = [viewer.window.add_plugin_dock_widget("napari-metastructures", name)[1]
+             for name in ("Noisy labels", "Meta-structure density", "Train from rough labels", "iGTT segmentation")]
     viewer.reset_view()
-    settle(app, 4.0)  # PyTorch loads in the background; Run turns on
+    pump(app, lambda: all(d.panel.run_button.enabled for d in docks[2:]), 120)  # PyTorch loads; Run turns on
+    settle(app)
     save(viewer, "widget_all_docked.png")
     viewer.close()
 
