@@ -3,30 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# File names live with the batch code; re-exported for the other subcommands.
+from ..batch.plan import OUTPUT_KINDS, TIFF_SUFFIXES, output_path, tiff_files, tiff_stem  # noqa: F401
 from ..core import jsonsafe
 from ..core.atomic import atomic_write_text
 from ..core.validate import InputError
-
-#: Suffixes a TIFF input may have, longest first (``a.ome.tif`` -> ``a``).
-TIFF_SUFFIXES = (".ome.tiff", ".ome.tif", ".tiff", ".tif")
-#: Output kinds: ``<stem>_mask.tif`` (uint8 0/1) and ``<stem>_prob.tif`` (float32 in [0, 1]).
-OUTPUT_KINDS = ("mask", "prob")
-
-
-def tiff_stem(name: str) -> str | None:
-    """File name without its TIFF suffix (``a.ome.tif`` -> ``a``), or None if it is not a TIFF."""
-    lower = name.lower()
-    for suffix in TIFF_SUFFIXES:
-        if lower.endswith(suffix):
-            return name[: -len(suffix)]
-    return None
-
-
-def output_path(out: Path, stem: str, kind: str) -> Path:
-    """``out/<stem>_<kind>.tif`` for a kind of :data:`OUTPUT_KINDS`."""
-    if kind not in OUTPUT_KINDS:
-        raise ValueError(f"output kind {kind!r}: use one of {', '.join(OUTPUT_KINDS)}")
-    return Path(out) / f"{stem}_{kind}.tif"
 
 
 def check_folder(folder: Path | None, label: str) -> None:
@@ -82,17 +63,6 @@ def check_out_file(path, inputs: list, label: str = "--out") -> None:
     check_writable(path.parent if str(path.parent) else Path("."), label)
 
 
-def tiff_files(folder: Path) -> dict[str, Path]:
-    """The TIFF files of ``folder`` by stem, in name order; hidden files are skipped and the
-    first of two files with one stem (``a.tif``, ``a.tiff``) wins."""
-    found: dict[str, Path] = {}
-    for path in sorted(Path(folder).iterdir()):
-        stem = tiff_stem(path.name)
-        if stem is not None and path.is_file() and not path.name.startswith("."):
-            found.setdefault(stem, path)
-    return found
-
-
 def read_inputs(paths: list) -> list:
     """Read and check greyscale images; returns ImageFile objects with unique output stems."""
     from ..core.validate import check_image
@@ -113,21 +83,9 @@ def read_inputs(paths: list) -> list:
 
 def write_outputs(out: Path, files: list, probs: list, params: dict) -> list:
     """Write ``<stem>_prob.tif`` and ``<stem>_mask.tif`` for each input; returns the paths written."""
-    import numpy as np
+    from ..batch.segment import write_pair
 
-    from ..io import write_tiff
-
-    written = []
-    for f, prob in zip(files, probs):
-        prob = np.clip(np.asarray(prob, np.float32), 0.0, 1.0)
-        mask = (prob > 0.5).astype(np.uint8)
-        meta = dict(params, source=str(f.metadata.get("source", f.name)))
-        written.append(str(write_tiff(output_path(out, f.stem, "prob"), prob, scale=f.scale, axes=f.axes,
-                                      translate=f.translate, params=dict(meta, output="foreground probability"))))
-        written.append(str(write_tiff(output_path(out, f.stem, "mask"), mask, scale=f.scale, axes=f.axes,
-                                      translate=f.translate, params=dict(meta, output="mask = probability > 0.5"),
-                                      layer_type="labels")))
-    return written
+    return [p for f, prob in zip(files, probs) for p in write_pair(out, f.stem, f, prob, params)]
 
 
 def write_json_atomic(path: Path, payload: dict) -> Path:

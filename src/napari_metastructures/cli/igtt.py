@@ -1,27 +1,38 @@
 """``metastructures igtt``: unsupervised iGTT segmentation of one or many images.
 
-Trains one network on all the given images together (no labels), then writes for each input
-``DIR/<stem>_prob.tif`` (float32 foreground probability in [0, 1]; the mask is ``prob > 0.5``),
-``DIR/<stem>_mask.tif`` (uint8 0/1), both with the input's pixel size, and ``DIR/run.json``
-(parameters, seed, device, timings, per-epoch losses). Prints one progress line per epoch.
+Inputs are files, folders (their TIFF files) and glob patterns. Trains one network (no labels) on
+a sample of the inputs (``--train-on``; default: up to 8 files spread evenly over the list, all of
+them when there are fewer), then segments every input with it, one file at a time. For each
+input: ``DIR/<stem>_prob.tif`` (float32 foreground probability in [0, 1]; the mask is
+``prob > 0.5``) and ``DIR/<stem>_mask.tif`` (uint8 0/1), both with the input's pixel size, and
+``DIR/run.json`` (parameters, seed, device, timings, per-epoch losses, which files were trained on,
+and each file's status, rewritten as files finish). Prints one progress line per epoch. A file
+that fails is reported by name and the rest go on (exit code 1).
 """
 from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 from pathlib import Path
 
 from ..core.validate import InputError
-from ._files import check_writable, read_inputs, seed, write_json_atomic, write_outputs
+from ._files import check_writable, seed
+
+#: Files trained on when ``--train-on`` is not given (spread evenly over the inputs).
+DEFAULT_TRAIN_ON = 8
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("igtt", help="unsupervised segmentation with iGTT (trains on the images given)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="greyscale TIFF images (2D, 3D stacks, time-lapses)")
+    p.add_argument("images", nargs="+", metavar="INPUT",
+                   help="greyscale TIFF images (2D, 3D stacks, time-lapses), folders of them, or glob patterns")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the outputs")
+    p.add_argument("--train-on", type=_count_or_fraction, metavar="N",
+                   help=f"train on N of the inputs, or a fraction such as 0.1, spread evenly over them "
+                        f"(default: {DEFAULT_TRAIN_ON}, or all when fewer); every input is segmented")
     p.add_argument("--preset", default="fast", choices=["fast", "paper"],
                    help="fast (default): small U-Net, few epochs, early stop; paper: the official settings")
     p.add_argument("--epochs", type=int, help="number of epochs (default from the preset)")
@@ -75,11 +86,34 @@ def config_from_args(args: argparse.Namespace):
     return IgttConfig.preset(args.preset, **over)
 
 
+def _count_or_fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--train-on {text!r}: give a number of files or a fraction") from None
+    if not (0 < value < 1 or (value >= 1 and value == int(value))):
+        raise argparse.ArgumentTypeError(f"--train-on {text}: a whole number >= 1, or a fraction in (0, 1)")
+    return value
+
+
+def training_sample(n: int, train_on: float | None) -> list[int]:
+    """Indices of the inputs to train on: ``train_on`` files (a count, or a fraction of ``n``, at
+    least one), spread evenly over the list; default :data:`DEFAULT_TRAIN_ON`. No randomness."""
+    import numpy as np
+
+    want = DEFAULT_TRAIN_ON if train_on is None else (train_on if train_on >= 1 else np.ceil(train_on * n))
+    k = int(min(n, max(1, want)))
+    return sorted({int(i) for i in np.linspace(0, n - 1, k).round()})
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import __version__
+    from ..batch import PredictSettings, RunLog, expand_inputs, run_serial, write_pair
+    from ..batch.segment import failed
     from ..core.device import resolve_device
     from ..core.igtt.engine import train
     from ..core.progress import drain
+    from .predict import _print_record, exit_code
 
     t_start = time.perf_counter()
     out = Path(args.out)
@@ -89,10 +123,14 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.save_model).is_dir():
             raise InputError(f"--save-model {args.save_model}: is a folder; give a file name (e.g. model.pt).")
         check_writable(Path(args.save_model).parent, "--save-model")
-    files = read_inputs(args.images)
+    jobs = expand_inputs(args.images)
     choice = resolve_device(args.device)
-    print(f"iGTT ({cfg.preset} preset) on {len(files)} image(s), device: {choice.name} ({choice.reason})",
-          flush=True)
+    picked = [jobs[i] for i in training_sample(len(jobs), args.train_on)]
+    files, bad = _read_training_files(picked)
+    if not files:
+        raise InputError("; ".join(r["reason"] for r in bad) + " (nothing left to train on)")
+    print(f"iGTT ({cfg.preset} preset) on {len(jobs)} file(s), training on {len(files)}, device: {choice.name} "
+          f"({choice.reason})", flush=True)
     t_read = time.perf_counter()
     first_preview = None
 
@@ -102,39 +140,75 @@ def run(args: argparse.Namespace) -> int:
             first_preview = time.perf_counter() - t_read
         print(record.line(), flush=True)
 
-    result = drain(train([f.data for f in files], cfg, seed=args.seed, device=choice.device,
-                         axes=[f.axes for f in files]), show)
+    result = drain(train([f.data for _, f in files], cfg, seed=args.seed, device=choice.device,
+                         axes=[f.axes for _, f in files]), show)
     t_train = time.perf_counter()
     model, probs = result.model, result.outputs
     if probs is None:  # stopped mid-epoch: predict with the last good model
-        probs = [model.predict(f.data, choice.device, axes=f.axes) for f in files]
+        probs = [model.predict(f.data, choice.device, axes=f.axes) for _, f in files]
     params = {"method": "igtt", "preset": cfg.preset, "seed": args.seed, "device": choice.device,
               "version": __version__}
-    written = write_outputs(out, files, probs, params)
-    if args.save_model:
-        written.append(str(model.save(args.save_model)))
-    t_end = time.perf_counter()
-    history = model.history
-    report = {
-        "command": "igtt",
-        "version": __version__,
-        "inputs": [{"path": str(f.metadata.get("source", "")), "stem": f.stem, "shape": list(f.data.shape),
-                    "dtype": str(f.data.dtype), "scale": list(f.scale)} for f in files],
-        "outputs": written,
-        "seed": args.seed,
-        "device": {"requested": args.device, "used": choice.device, "name": choice.name,
-                   "reason": choice.reason},
-        "params": cfg.to_dict(),
-        "structure": model.config.get("structure"),
-        "timings": {"read_s": t_read - t_start, "train_s": t_train - t_read, "write_s": t_end - t_train,
-                    "total_s": t_end - t_start, "first_preview_s": first_preview,
-                    "epoch_s": [h["seconds"] for h in history]},
-        "epochs": history,
-        "losses": [h["loss"] for h in history],
+    header = {
+        "command": "igtt", "version": __version__, "seed": args.seed,
+        "device": {"requested": args.device, "used": choice.device, "name": choice.name, "reason": choice.reason},
+        "params": cfg.to_dict(), "structure": model.config.get("structure"),
+        "trained_on": [{"path": str(job.source), "stem": job.stem, "shape": list(f.data.shape),
+                        "dtype": str(f.data.dtype), "scale": list(f.scale)} for job, f in files],
+        "epochs": model.history, "losses": [h["loss"] for h in model.history],
         "machine": f"{platform.node()} {platform.machine()}",
     }
-    write_json_atomic(out / "run.json", report)
-    masks_fg = [float((p > 0.5).mean()) for p in probs]
-    print(f"wrote {len(written)} file(s) and run.json to {out} in {t_end - t_start:.1f}s "
-          f"(foreground {', '.join(f'{100 * m:.1f}%' for m in masks_fg)})", flush=True)
-    return 0
+    log = RunLog(out / "run.json", header, jobs)
+    for record in bad:
+        log.update(record)
+        _print_record(record)
+    trained = set()
+    for (job, f), prob in zip(files, probs):
+        t = time.perf_counter()
+        try:
+            written = write_pair(out, job.stem, f, prob, params)
+        except OSError as err:
+            record = failed(job, f"{job.stem}: cannot write its outputs ({err.strerror or err})")
+        else:
+            record = {**job.as_dict(), "status": "done", "seconds": time.perf_counter() - t, "outputs": written,
+                      "shape": list(f.data.shape), "foreground": float((prob > 0.5).mean()), "trained_on": True}
+        log.update(record)
+        _print_record(record)
+        trained.add(job.stem)
+    del files, probs  # the rest stream one file at a time
+    rest = [j for j in jobs if j.stem not in trained and j.stem not in {r["stem"] for r in bad}]
+    settings = PredictSettings(choice.device, cfg.tile, cfg.overlap, cfg.predict_batch)
+    run_serial(rest, model, out, settings, params, log, on_record=_print_record)
+    if args.save_model:
+        log.extra["saved_model"] = str(model.save(args.save_model))
+    t_end = time.perf_counter()
+    log.finish(timings={"read_s": t_read - t_start, "train_s": t_train - t_read, "write_s": t_end - t_train,
+                        "total_s": t_end - t_start, "first_preview_s": first_preview,
+                        "epoch_s": [h["seconds"] for h in model.history]})
+    done = [r for r in log.records.values() if r["status"] == "done"]
+    shares = ", ".join(f"{100 * r['foreground']:.1f}%" for r in done)
+    print(f"wrote {2 * len(done)} file(s) and run.json to {out} in {t_end - t_start:.1f}s (foreground {shares})",
+          flush=True)
+    for line in log.summary_lines()[1:]:
+        print(line, file=sys.stderr, flush=True)
+    return exit_code(log)
+
+
+def _read_training_files(jobs: list) -> tuple[list, list]:
+    """``([(job, ImageFile)...], [failed records])`` for the files picked for training."""
+    from ..batch.segment import failed
+    from ..core.validate import check_image
+    from ..io import read_image
+
+    files, bad = [], []
+    for job in jobs:
+        if job.problem:
+            bad.append(failed(job, job.problem))
+            continue
+        try:
+            f = read_image(job.source)
+            check_image(f.data, name=job.source.name)
+        except InputError as err:
+            bad.append(failed(job, str(err)))
+        else:
+            files.append((job, f))
+    return files, bad

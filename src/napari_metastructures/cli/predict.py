@@ -1,68 +1,118 @@
-"""``metastructures predict``: run a saved model (iGTT or supervised) on new images.
+"""``metastructures predict``: run a saved model (iGTT or supervised) on many images.
 
-Writes ``DIR/<stem>_prob.tif`` (float32 in [0, 1]) and ``DIR/<stem>_mask.tif`` (uint8 0/1,
-``prob > 0.5``) for each input, with the input's pixel size, and ``DIR/run.json``.
+Inputs are files, folders (their TIFF files) and glob patterns (quote them: ``"data/*.tif"``).
+Each input is read, segmented and written before the next is read, so memory stays flat as the
+batch grows. For each input: ``DIR/<stem>_prob.tif`` (float32 in [0, 1]) and ``DIR/<stem>_mask.tif``
+(uint8 0/1, ``prob > 0.5``), with the input's pixel size, each written atomically (complete or
+absent). ``DIR/run.json`` is rewritten as inputs finish. A file that fails is reported by name and
+the batch goes on; the summary lists what failed. Exit code 1 when some file failed, 2 when every
+input was bad.
+
+``--workers N`` runs the batch on a local Dask cluster of N processes and ``--scheduler ADDRESS``
+on a running one (optional extra ``[distributed]``; see docs/scale-out.md).
 """
 from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 from pathlib import Path
 
 from ..core.validate import InputError
-from ._files import check_writable, read_inputs, write_json_atomic, write_outputs
+from ._files import check_writable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="segment images with a saved model",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="greyscale TIFF images")
+    p.add_argument("images", nargs="+", metavar="INPUT", help="TIFF files, folders of them, or glob patterns")
     p.add_argument("--model", required=True, metavar="PATH", help="a model saved by igtt --save-model")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the outputs")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="resume: leave inputs whose outputs are all in DIR untouched")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:i] or mps (default auto)")
     p.add_argument("--tile", type=int, default=256, help="tile size in px (default 256)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in px (default 32)")
     p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default 4)")
+    dist = p.add_argument_group("scale-out (needs the [distributed] extra)")
+    dist.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
+    dist.add_argument("--scheduler", metavar="ADDRESS", help="run on a running Dask scheduler (tcp://host:port)")
+    dist.add_argument("--threads-per-worker", type=int, default=1, metavar="N",
+                      help="torch threads per Dask worker (default 1)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import __version__
+    from ..batch import PredictSettings, RunLog, expand_inputs, run_serial
     from ..core import load_model
     from ..core.device import resolve_device
 
     t0 = time.perf_counter()
     if args.tile < 32 or args.batch_size < 1 or args.overlap < 0:
         raise InputError("--tile must be >= 32, --batch-size >= 1 and --overlap >= 0.")
-    check_writable(Path(args.out))  # before the model is read or any image segmented
+    if args.workers is not None and args.scheduler:
+        raise InputError("--workers and --scheduler: give one (a local cluster, or a running scheduler).")
+    if (args.workers is not None and args.workers < 1) or args.threads_per_worker < 1:
+        raise InputError("--workers and --threads-per-worker must be >= 1.")
+    out = Path(args.out)
+    check_writable(out)  # before the model is read or any image segmented
+    distributed = args.workers is not None or bool(args.scheduler)
+    if distributed:
+        from ..batch.distributed import check_available
+
+        check_available()
     choice = resolve_device(args.device)
     model = load_model(args.model)
     if model.classes != 1:
         raise InputError(f"{Path(args.model).name}: a {model.classes}-class model; predict writes "
                          "binary masks and needs a one-class model.")
-    files = read_inputs(args.images)
-    print(f"predicting {len(files)} image(s) with {Path(args.model).name} on {choice.name}", flush=True)
-    probs, seconds = [], []
-    for f in files:
-        t = time.perf_counter()
-        probs.append(model.predict(f.data, choice.device, args.tile, args.overlap, args.batch_size, axes=f.axes))
-        seconds.append(time.perf_counter() - t)
-        print(f"{f.stem}: {seconds[-1]:.1f}s, foreground {100 * float((probs[-1] > 0.5).mean()):.1f}%",
-              flush=True)
-    params = {"method": "predict", "model": str(args.model), "device": choice.device, "version": __version__}
-    written = write_outputs(Path(args.out), files, probs, params)
-    report = {
+    jobs = expand_inputs(args.images)
+    settings = PredictSettings(choice.device, args.tile, args.overlap, args.batch_size)
+    params = {"method": "predict", "model": str(args.model), "version": __version__}
+    header = {
         "command": "predict", "version": __version__, "model": str(args.model),
         "model_version": model.version, "model_config": model.config,
-        "inputs": [{"path": str(f.metadata.get("source", "")), "stem": f.stem, "shape": list(f.data.shape)}
-                   for f in files],
-        "outputs": written,
         "device": {"requested": args.device, "used": choice.device, "name": choice.name},
-        "params": {"tile": args.tile, "overlap": args.overlap, "batch_size": args.batch_size},
-        "timings": {"per_image_s": seconds, "total_s": time.perf_counter() - t0},
+        "params": {"tile": args.tile, "overlap": args.overlap, "batch_size": args.batch_size,
+                   "skip_existing": args.skip_existing},
         "machine": f"{platform.node()} {platform.machine()}",
     }
-    write_json_atomic(Path(args.out) / "run.json", report)
-    print(f"wrote {len(written)} file(s) and run.json to {args.out}", flush=True)
-    return 0
+    log = RunLog(out / "run.json", header, jobs)
+    where = f"{choice.name}"
+    if distributed:
+        where = f"Dask ({args.scheduler or f'{args.workers} local worker(s)'})"
+    print(f"predicting {len(jobs)} file(s) with {Path(args.model).name} on {where}", flush=True)
+    if distributed:
+        from ..batch.distributed import run_distributed
+
+        run_distributed(jobs, args.model, out, settings, params, log, skip_existing=args.skip_existing,
+                        on_record=_print_record, workers=args.workers, scheduler=args.scheduler,
+                        threads=args.threads_per_worker, requested_device=args.device)
+    else:
+        run_serial(jobs, model, out, settings, params, log, skip_existing=args.skip_existing,
+                   on_record=_print_record)
+    log.finish(timings={"total_s": time.perf_counter() - t0})
+    for line in log.summary_lines():
+        print(line, file=sys.stderr if line.startswith("  failed") else sys.stdout, flush=True)
+    return exit_code(log)
+
+
+def _print_record(record: dict) -> None:
+    from tqdm.auto import tqdm
+
+    if record["status"] == "done":
+        tqdm.write(f"{record['stem']}: {record['seconds']:.1f}s, foreground {100 * record['foreground']:.1f}%")
+    elif record["status"] == "skipped":
+        tqdm.write(f"{record['stem']}: skipped, outputs already complete")
+    else:
+        tqdm.write(f"error: {record['reason']}", file=sys.stderr)
+
+
+def exit_code(log) -> int:
+    """0 when nothing failed; 2 when every input failed (bad input); 1 when some did."""
+    s = log.summary()
+    if not s["failed"]:
+        return 0
+    return 2 if s["failed"] == s["total"] else 1
