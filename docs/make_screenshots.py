@@ -177,6 +177,80 @@ def all_docked_shot(app) -> None:
     viewer.close()
 
 
+def grab_screen(app, name: str, box=None) -> Path:
+    """The whole X screen (popup menus are windows of their own), cropped to ``box`` (x, y, w, h)."""
+    from PIL import Image
+
+    shot = app.primaryScreen().grabWindow(0)
+    if box is not None:
+        shot = shot.copy(*box)
+    path = OUT / name
+    tmp = path.with_suffix(".raw.png")
+    shot.save(str(tmp))
+    img = Image.open(tmp).convert("RGB")
+    img.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    tmp.unlink()
+    print(f"{path}: {img.width}x{img.height}, {path.stat().st_size / 1024:.0f} KB")
+    return path
+
+
+def menu_shot(app) -> None:
+    """napari's Layers > Segment menu with our two training widgets."""
+    import napari
+
+    viewer = napari.Viewer()
+    viewer.window.resize(*SIZE)
+    qt = viewer.window._qt_window
+    qt.move(0, 0)
+    settle(app, 1.0)
+    bar = qt.menuBar()
+    layers = next(a for a in bar.actions() if a.text().replace("&", "") == "Layers")
+    layers.menu().popup(bar.mapToGlobal(bar.actionGeometry(layers).bottomLeft()))
+    settle(app)
+    segment = next(a for a in layers.menu().actions() if a.text().replace("&", "") == "Segment")
+    layers.menu().setActiveAction(segment)
+    segment.menu().popup(layers.menu().mapToGlobal(layers.menu().actionGeometry(segment).topRight()))
+    settle(app, 1.0)
+    right = segment.menu().geometry().right()
+    bottom = max(layers.menu().geometry().bottom(), segment.menu().geometry().bottom())
+    grab_screen(app, "menu_layers_segment.png", (0, 0, min(SIZE[0], right + 40), min(SIZE[1], bottom + 30)))
+    segment.menu().close()
+    layers.menu().close()
+    viewer.close()
+
+
+def activity_shot(app) -> None:
+    """An iGTT run in napari's activity dock (bottom right), with its Cancel button."""
+    import napari
+
+    from napari_metastructures._widgets.igtt import IgttWidget
+
+    viewer = napari.Viewer()
+    viewer.window.resize(*SIZE)
+    viewer.open_sample("napari-metastructures", "er_network")
+    viewer.layers["ER network ground truth"].visible = False
+    widget = IgttWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="iGTT segmentation")
+    widget.images.value = [viewer.layers["ER network (synthetic)"]]
+    widget.epochs.value, widget.steps.value = 8, 16
+    viewer.reset_view()
+    epochs: list = []
+    widget.panel.epoch_done.connect(lambda r: epochs.append(r.epoch))
+    pump(app, lambda: widget.panel.run_button.enabled, 120)
+    widget.panel.run()
+    viewer.window._status_bar._toggle_activity_dock(True)
+    pump(app, lambda: len(epochs) >= 2)
+    settle(app)
+    qt = viewer.window._qt_window
+    dialog = qt._activity_dialog
+    top_left = dialog.mapToGlobal(dialog.rect().topLeft())
+    save(viewer, "widget_activity_dock.png")  # the window (the dock is a child of it)
+    print("activity dialog at", top_left.x(), top_left.y(), dialog.width(), dialog.height())
+    widget.panel.stop()
+    pump(app, lambda: not widget.panel.running)
+    viewer.close()
+
+
 def main() -> None:
     from napari.qt import get_qapp
 
@@ -193,6 +267,10 @@ def main() -> None:
         igtt_shots(app)
     if "rough" in which:
         rough_shots(app)
+    if "menu" in which:
+        menu_shot(app)
+    if "activity" in which:
+        activity_shot(app)
 
 
 if __name__ == "__main__":

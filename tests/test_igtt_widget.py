@@ -50,12 +50,15 @@ def test_run_streams_into_layers_keeping_scale(make_napari_viewer, qtbot, er_ima
     original = viewer.layers["er"].data.copy()
     panel = widget.panel
     assert panel.run_button.enabled, panel.run_button.tooltip
-    seen = []
+    seen, dock = [], []
     panel.epoch_done.connect(lambda r: seen.append((r.epoch, viewer.layers["er_igtt"])))
+    panel.epoch_done.connect(lambda r: dock.append((panel.activity.bar.n, panel.activity.bar.total)))
     with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT) as blocker:
         panel.run()
         assert panel.running and not panel.run_button.enabled and panel.stop_button.enabled
+        assert panel.activity.bar.desc.startswith("igtt: er")  # the run in napari's activity dock
     assert blocker.args == ["finished"]
+    assert dock == [(1, 2), (2, 2)] and panel.activity.bar is None
     assert [e for e, _ in seen] == [1, 2]
     assert seen[0][1] is seen[1][1]  # one layer, updated in place
     mask, prob = viewer.layers["er_igtt"], viewer.layers["er_igtt_prob"]

@@ -21,15 +21,17 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in BLOCKED:
             raise ImportError(f"core must not import {name}")
 sys.meta_path.insert(0, Block())
+import napari_metastructures.batch as batch
 import napari_metastructures.core as core
 names = [m.name for m in pkgutil.walk_packages(core.__path__, "napari_metastructures.core.")]
+names += [m.name for m in pkgutil.walk_packages(batch.__path__, "napari_metastructures.batch.")]
 for name in names:
     __import__(name)
 print(len(names))
 """
 
 
-def test_core_imports_without_napari_qt_or_magicgui():
+def test_core_and_batch_import_without_napari_qt_or_magicgui():
     out = subprocess.run([sys.executable, "-c", BLOCKER], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 3  # device, validate, ... really imported

@@ -128,6 +128,10 @@ COMMON: dict[str, str] = {
     "predict_on": "The image layer that Predict segments with the current model (all of its slices).",
     "predict": "Segment the 'predict on' layer with the current model (trained or loaded). Output goes "
     "to '<image>_<suffix>' and '<image>_<suffix>_prob'.",
+    "predict_folder": "Segment every TIFF file of a folder with the current model, one file at a time, "
+    "into an output folder you choose: <name>_mask.tif, <name>_prob.tif and run.json, as "
+    "'metastructures predict' writes them. A bad file is listed and the others go on; Stop keeps "
+    "the files already written. The first result opens here.",
     "export_mask": "Write the latest mask layer as TIFF with its pixel size, plus a JSON file of the "
     "parameters beside it. Several masks go into a folder.",
     "plot": "Blue: training loss per epoch. Orange: foreground fraction in % (pseudo-labels for iGTT, "

@@ -20,7 +20,7 @@ from ..core.device import DeviceError, resolve_device
 from ..core.validate import InputError
 from ._forms import button_row, image_layers, image_problem, user_message
 from ._layers import FrozenLayer
-from ._workers import _predict, avoid_triton_llvm_clash
+from ._workers import _predict, _predict_folder, avoid_triton_llvm_clash
 
 log = logging.getLogger(__name__)
 MODEL_FILTER = "napari-metastructures model (*.pt);;All files (*)"
@@ -41,10 +41,12 @@ class Owner(Protocol):
     outputs: Any  # its _outputs.OutputLayers
     predicted: Any
     mask_layers: list
+    activity: Any  # its _activity.Activity
 
     def notify_error(self, text: str) -> None: ...
 
-    def start_prediction(self, function: Callable, *args, returned: Callable, errored: Callable) -> None: ...
+    def start_prediction(self, function: Callable, *args, returned: Callable, errored: Callable,
+                         yielded: Callable | None = None, desc: str = "", total: int | None = None) -> None: ...
 
 
 class ModelActions:
@@ -73,7 +75,9 @@ class ModelActions:
         self.load_button = PushButton(text="Load model…", tooltip=COMMON["load_model"])
         self.predict_on = ComboBox(label="predict on", choices=self._image_choices, tooltip=COMMON["predict_on"])
         self.predict_button = PushButton(text="Predict", enabled=False, tooltip=COMMON["predict"])
+        self.folder_button = PushButton(text="Predict folder…", enabled=False, tooltip=COMMON["predict_folder"])
         self.export_button = PushButton(text="Export mask…", enabled=False, tooltip=COMMON["export_mask"])
+        self.folder_button.changed.connect(self._ask_predict_folder)
         self.save_button.changed.connect(self._ask_save)
         self.load_button.changed.connect(self._ask_load)
         self.predict_button.changed.connect(self.predict)
@@ -81,9 +85,9 @@ class ModelActions:
         self.predict_on.changed.connect(self.update_buttons)
 
     def widgets(self) -> list:
-        """The panel's rows for the model: model line, Save/Load, "predict on", Predict/Export."""
+        """The panel's rows for the model: model line, Save/Load, "predict on", Predict/folder/Export."""
         return [self.info, button_row(self.save_button, self.load_button), self.predict_on,
-                button_row(self.predict_button, self.export_button)]
+                button_row(self.predict_button, self.folder_button, self.export_button)]
 
     def _image_choices(self, _widget=None) -> list:
         return image_layers(self.panel.viewer)
@@ -108,6 +112,11 @@ class ModelActions:
         problem = image_problem(target, crop=1, cache=self._checked) if target is not None else ""
         self.predict_button.enabled = idle and model and target is not None and not problem
         self.predict_button.tooltip = f"Cannot predict: {problem}" if problem else COMMON["predict"]
+        classes = ((getattr(self.model, "config", None) or {}).get("model") or {}).get("classes", 1)
+        self.folder_button.enabled = idle and model and classes == 1  # the batch writes binary masks
+        self.folder_button.tooltip = (COMMON["predict_folder"] if classes == 1 else
+                                      f"Cannot predict a folder: a {classes}-class model; the batch writes "
+                                      "binary masks (use Predict on a layer)")
         self.export_button.enabled = idle and any(layer in panel.viewer.layers for layer in panel.mask_layers)
 
     def save_model(self, path) -> Path:
@@ -142,8 +151,61 @@ class ModelActions:
             return
         panel.start_prediction(_predict, self.model, frozen, choice.device,
                                returned=partial(self._on_predicted, frozen, choice),
-                               errored=lambda err: panel.notify_error(user_message(err, "Predict")))
+                               errored=lambda err: panel.notify_error(user_message(err, "Predict")),
+                               desc=f"{panel.method}: predicting {frozen.name}")
         panel.timing.value = f"predicting '{frozen.name}' on {choice.name}…"
+
+    def predict_folder(self, source, out) -> bool:
+        """Segment every TIFF of folder ``source`` into folder ``out`` in a worker thread, as
+        ``metastructures predict`` does; the first mask opens as a layer. False when refused."""
+        from ..batch import expand_inputs
+        from ..cli._files import check_writable
+
+        panel = self.panel
+        if self.model is None or panel.running:
+            return False
+        avoid_triton_llvm_clash()
+        try:
+            if not Path(source).is_dir():
+                raise InputError(f"{source}: not a folder.")
+            if Path(out).resolve() == Path(source).resolve():
+                raise InputError(f"{out}: is the input folder; choose another folder for the results.")
+            check_writable(Path(out), "output folder")
+            choice = resolve_device(panel.device.value)
+        except (InputError, DeviceError) as err:
+            panel.notify_error(str(err))
+            return False
+        self._folder_counts = [0, 0]  # done, failed
+        total = len(expand_inputs([source]))  # names only, no pixels
+        panel.start_prediction(_predict_folder, self.model, Path(source), Path(out), choice.device,
+                               yielded=self._on_file, returned=self._on_folder_done,
+                               errored=lambda err: panel.notify_error(user_message(err, "Predict folder")),
+                               desc=f"{panel.method}: predicting {Path(source).name}/", total=total)
+        panel.timing.value = f"predicting the files of '{Path(source).name}' on {choice.name}…"
+        return True
+
+    def _on_file(self, record: dict) -> None:
+        if self.panel.closed:
+            return
+        self._folder_counts[record["status"] == "failed"] += 1
+        done, bad = self._folder_counts
+        self.panel.activity.update(done + bad)
+        self.panel.timing.value = (f"{record['stem']}: {record['status']} ({done} written"
+                                   + (f", {bad} failed" if bad else "") + ")")
+
+    def _on_folder_done(self, outcome) -> None:
+        panel = self.panel
+        if panel.closed:
+            return
+        summary, first = outcome
+        text = (f"{summary['done']} file(s) written, {summary['failed']} failed"
+                + (", stopped" if summary["stopped"] else "") + f" into {summary['out']} (run.json lists them)")
+        if summary["failed_files"]:
+            text += "; failed: " + "; ".join(f["reason"] for f in summary["failed_files"][:3])
+        panel.timing.value = text
+        if first is not None:
+            data, kwargs, _kind = first
+            panel.viewer.add_labels(data, **kwargs)
 
     def _on_predicted(self, frozen: FrozenLayer, choice, out) -> None:
         panel = self.panel
@@ -192,6 +254,17 @@ class ModelActions:
         path, _f = QFileDialog.getOpenFileName(self.panel.native, "Load model", "", MODEL_FILTER)
         if path:
             self._guard(lambda: self.load_model(path), f"Loaded the model from {path}", "Load model")
+
+    def _ask_predict_folder(self, *_) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        parent = self.panel.native
+        source = QFileDialog.getExistingDirectory(parent, "Folder of TIFF images to segment")
+        if not source:
+            return
+        out = QFileDialog.getExistingDirectory(parent, "Folder for the results", str(Path(source).parent))
+        if out:
+            self.predict_folder(source, out)
 
     def _ask_export(self, *_) -> None:
         from qtpy.QtWidgets import QFileDialog

@@ -28,31 +28,21 @@ class EpochPlot(Container):
         from qtpy.QtWidgets import QLabel
 
         super().__init__(labels=False)
-        bg, ink = "#262930", "#f0f1f2"
-        try:
-            from napari.utils.theme import get_theme
-
-            t = get_theme(theme or "dark")
-            bg, ink = t.background.as_hex(), t.text.as_hex()
-        except Exception:  # unknown theme: keep the dark defaults
-            pass
-        self.figure = Figure(figsize=(3.3, 1.6), dpi=100, facecolor=bg)
+        self.figure = Figure(figsize=(3.3, 1.6), dpi=100)
         self.figure.subplots_adjust(left=0.17, right=0.83, top=0.95, bottom=0.22)  # fixed: no layout engine
-        self.ax = self.figure.add_subplot(facecolor=bg)
+        self.ax = self.figure.add_subplot()
         self.ax2 = self.ax.twinx()
         for ax, colour, label in ((self.ax, "#5ab4f0", "loss"), (self.ax2, "#f5a442", fg_label)):
-            ax.tick_params(colors=ink, labelsize=7)
+            ax.tick_params(labelsize=7)
             ax.yaxis.set_major_locator(MaxNLocator(nbins=4))  # few labels: text is most of the cost
             ax.set_ylabel(label, color=colour, fontsize=7)
-            for spine in ax.spines.values():
-                spine.set_color(ink)
         self.ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, min_n_ticks=1))
-        self.ax.set_xlabel("epoch", color=ink, fontsize=7)
+        self.ax.set_xlabel("epoch", fontsize=7)
         (self.loss_line,) = self.ax.plot([], [], "-o", ms=2, color="#5ab4f0")
         (self.fg_line,) = self.ax2.plot([], [], "-o", ms=2, color="#f5a442")
         self._empty_note = self.ax.text(0.5, 0.5, "loss and foreground %\nappear here per epoch",
-                                        transform=self.ax.transAxes, ha="center", va="center",
-                                        color=ink, fontsize=7)
+                                        transform=self.ax.transAxes, ha="center", va="center", fontsize=7)
+        self.colours = self._theme_colours(theme)
         self._agg = FigureCanvasAgg(self.figure)
         self.view = QLabel()
         self.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -61,6 +51,33 @@ class EpochPlot(Container):
         self.native.layout().addWidget(self.view)
         self.points: list = []
         self.reset()
+
+    def _theme_colours(self, theme: str | None) -> tuple[str, str]:
+        """Paint the figure in napari theme ``theme``'s background and text colours; returns them."""
+        bg, ink = "#262930", "#f0f1f2"  # napari's dark theme, also for an unknown one
+        try:
+            from napari.utils.theme import get_theme
+
+            t = get_theme(theme or "dark")
+            bg, ink = t.background.as_hex(), t.text.as_hex()
+        except Exception:  # unknown theme: keep the dark defaults
+            pass
+        self.figure.set_facecolor(bg)
+        for ax in (self.ax, self.ax2):
+            ax.set_facecolor(bg)
+            ax.tick_params(colors=ink)
+            for spine in ax.spines.values():
+                spine.set_color(ink)
+        self.ax.xaxis.label.set_color(ink)
+        self._empty_note.set_color(ink)
+        return bg, ink
+
+    def set_theme(self, theme: str | None, redraw: bool = True) -> None:
+        """Follow a change of napari's theme. ``redraw`` draws at once, on the GUI thread (rare and
+        asked for); pass False while a run draws in its thread, and its next epoch shows it."""
+        self.colours = self._theme_colours(theme)
+        if redraw:
+            self.show(self.render(self.points))
 
     def render(self, points: list) -> np.ndarray:
         """RGBA image of the plot of ``(epoch, loss, fraction)`` points (one thread at a time)."""

@@ -22,6 +22,7 @@ from .. import __version__
 from .._tooltips import COMMON
 from ..core.device import DeviceError, resolve_device
 from ..core.validate import InputError
+from ._activity import Activity
 from ._closing import CloseWatch
 from ._devices import DeviceRow
 from ._forms import button_row, fmt_seconds, user_message
@@ -96,6 +97,9 @@ class RunPanel(Container):
         self.progress.native.setFormat("not started")  # "epoch %v / %m" from the first Run
         self.timing = Label(value="")
         self.plot = EpochPlot(fg_label, getattr(viewer, "theme", None))
+        if hasattr(getattr(viewer, "events", None), "theme"):
+            viewer.events.theme.connect(self._on_theme)
+        self.activity = Activity()  # the run's bar in napari's activity dock
         self.models = m = ModelActions(self)
         # the model actions, also reachable from the panel (save_model(path), load_model(path), ...)
         self.save_model, self.load_model, self.predict, self.export_masks = (
@@ -184,6 +188,10 @@ class RunPanel(Container):
             self.problem.visible = bool(problem)
         self.models.update_buttons()
 
+    def _on_theme(self, event) -> None:
+        if not self._closed:
+            self.plot.set_theme(event.value, redraw=not self._running)
+
     def _set_running(self, running: bool) -> None:
         self._running = running
         self.stop_button.enabled = running
@@ -227,6 +235,8 @@ class RunPanel(Container):
         self.plot.reset()
         self.progress.max, self.progress.value = max(1, int(request.params.get("epochs", 1))), 0
         self.progress.native.setFormat("epoch %v / %m")
+        names = ", ".join(f.name for f in request.inputs[:2]) + ("…" if len(request.inputs) > 2 else "")
+        self.activity.start(f"{self.method}: {names}", self.progress.max, self.stop)
         self.timing.value = f"starting on {choice.name}…"
         log.info("%s: training on %s (%s)", self.method, choice.name, choice.reason)
         self._shown_event.clear()
@@ -248,15 +258,22 @@ class RunPanel(Container):
         if request.inputs:
             move_view_to_selection(self.viewer.dims, request.inputs[0], request.selection(0))
 
-    def start_prediction(self, function: Callable, *args, returned: Callable, errored: Callable) -> None:
+    def start_prediction(self, function: Callable, *args, returned: Callable, errored: Callable,
+                         yielded: Callable | None = None, desc: str = "predicting", total: int | None = None) -> None:
         """Run ``function(*args, stop_requested, done)`` in a worker thread as the panel's job (Stop
         makes ``stop_requested()`` True; it sets ``done`` when it leaves); its outcome goes to
-        ``returned(value)`` or ``errored(error)`` on the GUI thread."""
+        ``returned(value)`` or ``errored(error)`` on the GUI thread, and what a generator
+        ``function`` yields to ``yielded(value)``. The activity dock shows ``desc`` (``total``
+        steps, or busy when None)."""
         from napari.qt.threading import create_worker
+
+        self.activity.start(desc, total, self.stop)
 
         self.worker = create_worker(function, *args, self._stop.is_set, self._done,
                                     _start_thread=False, _ignore_errors=True)
         self.worker.returned.connect(returned)
+        if yielded is not None:
+            self.worker.yielded.connect(yielded)
         self.worker.errored.connect(errored)
         self.worker.finished.connect(self._prediction_finished)
         self._begin(predicting=True)
@@ -270,6 +287,7 @@ class RunPanel(Container):
 
     def _prediction_finished(self) -> None:
         self._predicting = False
+        self.activity.close()
         if not self._closed:
             self._set_running(False)
 
@@ -308,6 +326,7 @@ class RunPanel(Container):
         self._polled.mark_epoch()
         self._epoch_seconds = [*self._epoch_seconds[: result.epoch - 1], result.seconds]
         self.progress.max, self.progress.value = result.n_epochs, result.epoch
+        self.activity.update(result.epoch, result.n_epochs)
         if plot[0] is not None:
             self.plot.show(*plot)
         self._tick()
@@ -365,6 +384,7 @@ class RunPanel(Container):
         else:
             for i, frozen in enumerate(self._request.inputs):
                 self.outputs.set_metadata(*self._output_names[i], self._metadata(frozen, i))
+        self.activity.close()
         epochs = f"{self._last.epoch}/{self._last.n_epochs} epochs" if self._last else (
             "no epoch, the previous model is kept" if self.model is not None else "no epoch")
         self._set_running(False)
@@ -401,6 +421,7 @@ class RunPanel(Container):
         try:
             self._clock.stop()
             self.devices.stop()
+            self.activity.close()
         except RuntimeError:  # the Qt objects are already gone
             pass
         if self.worker is not None:

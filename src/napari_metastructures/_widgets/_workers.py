@@ -238,6 +238,41 @@ def _train_stream(request: RunRequest, device: str, stop, done: threading.Event,
         done.set()
 
 
+def _predict_folder(model, source, out, device: str, stop: Callable[[], bool] | None = None,
+                    done: threading.Event | None = None):
+    """Segment every TIFF of folder ``source`` into folder ``out``, as ``metastructures predict`` does.
+
+    A generator: yields each file's record as it is written. Returns ``(summary, first)``: the
+    batch summary (``stopped`` True when Stop ended it) and the first mask as a layer tuple from
+    :func:`~..io.read_layers` (None when nothing was written), read here, not on the GUI thread.
+    """
+    from .. import __version__
+    from ..batch import PredictSettings, RunLog, expand_inputs, iter_serial
+    from ..core.progress import StopRequested
+    from ..io import read_layers
+
+    try:
+        jobs = expand_inputs([source])
+        header = {"command": "predict (viewer)", "version": __version__, "model_config": model.config,
+                  "device": {"used": device}}
+        log = RunLog(Path(out) / "run.json", header, jobs)
+        params = {"method": "predict", "model": "from the viewer", "version": __version__}
+        stopped, first = False, None
+        try:
+            yield from iter_serial(jobs, model, Path(out), PredictSettings(device), params, log, stop=stop,
+                                   progress=False)
+        except StopRequested:
+            stopped = True
+        log.finish(stopped=stopped)
+        done_records = [r for r in log.records.values() if r["status"] == "done"]
+        if done_records:
+            first = read_layers(done_records[0]["outputs"][-1])[0]
+        return {**log.summary(), "stopped": stopped, "out": str(out)}, first
+    finally:
+        if done is not None:
+            done.set()
+
+
 def _predict(model, frozen: FrozenLayer, device: str, stop: Callable[[], bool] | None = None,
              done: threading.Event | None = None):
     """Predict ``frozen`` with ``model``; None when ``stop()`` turned True between tile batches."""

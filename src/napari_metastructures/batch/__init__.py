@@ -13,7 +13,7 @@ from __future__ import annotations
 from .plan import Job, expand_inputs, is_complete, output_files, output_path, tiff_files, tiff_stem
 from .runlog import RunLog
 from .segment import PredictSettings, segment_file, write_pair
-from .serial import run_serial
+from .serial import iter_serial, run_serial
 
-__all__ = ["Job", "PredictSettings", "RunLog", "expand_inputs", "is_complete", "output_files", "output_path",
-           "run_serial", "segment_file", "tiff_files", "tiff_stem", "write_pair"]
+__all__ = ["Job", "PredictSettings", "RunLog", "expand_inputs", "is_complete", "iter_serial", "output_files",
+           "output_path", "run_serial", "segment_file", "tiff_files", "tiff_stem", "write_pair"]

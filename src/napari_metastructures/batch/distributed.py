@@ -49,6 +49,9 @@ def run_distributed(jobs: list, model_path, out: Path, settings: PredictSettings
     from distributed import Client, LocalCluster, as_completed
     from tqdm.auto import tqdm
 
+    # workers may run elsewhere (another folder, another node): give them absolute paths
+    jobs = [Job(j.source.absolute(), j.stem, j.problem) for j in jobs]
+    out = Path(out).absolute()
     blob = Path(model_path).read_bytes()
     digest = hashlib.sha256(blob).hexdigest()
     run_id = uuid.uuid4().hex

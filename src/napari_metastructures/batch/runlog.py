@@ -32,8 +32,9 @@ class RunLog:
         self.write()
 
     def update(self, record: dict) -> None:
-        """Store one input's record (by its stem) and rewrite ``run.json``."""
-        self.records[record["stem"]] = record
+        """Store one input's record (by its stem, with ``finished_s``: seconds since the batch
+        started) and rewrite ``run.json``."""
+        self.records[record["stem"]] = {**record, "finished_s": time.perf_counter() - self.t0}
         self.write()
 
     def summary(self) -> dict:
