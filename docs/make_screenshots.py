@@ -243,6 +243,9 @@ def activity_shot(app) -> None:
     settle(app)
     qt = viewer.window._qt_window
     dialog = qt._activity_dialog
+    room = dialog.parentWidget().width()
+    dialog.setGeometry(10, dialog.y(), room - 20, dialog.height())  # wide enough for the Cancel button
+    settle(app)
     top_left = dialog.mapToGlobal(dialog.rect().topLeft())
     save(viewer, "widget_activity_dock.png")  # the window (the dock is a child of it)
     print("activity dialog at", top_left.x(), top_left.y(), dialog.width(), dialog.height())

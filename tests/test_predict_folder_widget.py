@@ -50,8 +50,10 @@ def test_predict_folder_writes_every_good_file_and_opens_the_first(make_napari_v
     assert panel.running and not panel.models.folder_button.enabled
     bar = panel.activity.bar  # the run in napari's activity dock
     assert bar.total == 4 and "predicting in/" in bar.desc
+    values = []
+    bar.events.value.connect(lambda e: values.append(e.value))  # what the dock's bar shows
     qtbot.waitUntil(lambda: not panel.running, timeout=TIMEOUT)
-    assert panel.activity.bar is None and bar.n == 4
+    assert panel.activity.bar is None and bar.n == 4 and values == [1, 2, 3, 4]
     for stem in ("b", "c", "d"):
         assert all(p.is_file() for p in output_files(out, stem))
     text = panel.timing.value

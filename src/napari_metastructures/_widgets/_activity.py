@@ -38,8 +38,8 @@ class Activity:
             return
         if total is not None and total != self.bar.total:
             self.bar.total = total
-        self.bar.n = n
-        self.bar.refresh()
+        if n != self.bar.n:
+            self.bar.update(n - self.bar.n)  # emits the event the dock's bar listens to
 
     def close(self) -> None:
         if self.bar is not None:

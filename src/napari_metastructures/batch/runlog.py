@@ -68,5 +68,7 @@ class RunLog:
         """What a person reads at the end: counts, then each failed file with its reason."""
         s = self.summary()
         lines = [f"{s['done']} done, {s['skipped']} skipped, {s['failed']} failed of {s['total']} file(s)"]
-        lines += [f"  failed: {f['path']} ({f['reason']})" for f in s["failed_files"]]
+        for f in s["failed_files"]:  # the reason usually names the file already
+            named = Path(f["path"]).name in f["reason"]
+            lines.append(f"  failed: {f['reason']}" if named else f"  failed: {f['path']}: {f['reason']}")
         return lines

@@ -103,7 +103,8 @@ def _print_record(record: dict) -> None:
     from tqdm.auto import tqdm
 
     if record["status"] == "done":
-        tqdm.write(f"{record['stem']}: {record['seconds']:.1f}s, foreground {100 * record['foreground']:.1f}%")
+        when = "trained on it" if record.get("trained_on") else f"{record['seconds']:.1f}s"
+        tqdm.write(f"{record['stem']}: {when}, foreground {100 * record['foreground']:.1f}%")
     elif record["status"] == "skipped":
         tqdm.write(f"{record['stem']}: skipped, outputs already complete")
     else:
