@@ -254,6 +254,53 @@ def activity_shot(app) -> None:
     viewer.close()
 
 
+def gif_shot(app) -> None:
+    """docs/figures/igtt_streaming.gif: the mask streaming in epoch by epoch (README; < 2 MB)."""
+    import imageio.v3 as iio
+    import napari
+    from PIL import Image
+
+    from napari_metastructures._widgets.igtt import IgttWidget
+
+    viewer = napari.Viewer()
+    viewer.window.resize(1200, 760)
+    viewer.open_sample("napari-metastructures", "er_network")
+    viewer.layers["ER network ground truth"].visible = False
+    widget = IgttWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="iGTT segmentation")
+    widget.images.value = [viewer.layers["ER network (synthetic)"]]
+    widget.epochs.value, widget.steps.value = 8, 16
+    viewer.reset_view()
+    pump(app, lambda: widget.panel.run_button.enabled, 120)
+    frames: list = []
+
+    def grab(*_):
+        settle(app, 0.3)
+        pixels = viewer.screenshot(canvas_only=False, flash=False)[..., :3]
+        img = Image.fromarray(pixels)
+        frames.append(np.asarray(img.resize((img.width // 2, img.height // 2), Image.LANCZOS)))
+
+    settle(app)
+    grab()
+    epochs: list = []
+    finished: list = []
+    widget.panel.epoch_done.connect(lambda r: epochs.append(r.epoch))
+    widget.panel.run_finished.connect(finished.append)
+    widget.panel.run()
+    seen = 0
+    while not finished:
+        pump(app, lambda: len(epochs) > seen or bool(finished))
+        if len(epochs) > seen:
+            seen = len(epochs)
+            grab()
+    grab()
+    viewer.close()
+    path = OUT / "igtt_streaming.gif"
+    durations = [1200] + [700] * (len(frames) - 2) + [2500]
+    iio.imwrite(path, np.stack(frames), extension=".gif", duration=durations, loop=0)
+    print(f"{path}: {len(frames)} frames, {path.stat().st_size / 1024:.0f} KB")
+
+
 def main() -> None:
     from napari.qt import get_qapp
 
@@ -274,6 +321,8 @@ def main() -> None:
         menu_shot(app)
     if "activity" in which:
         activity_shot(app)
+    if "gif" in which:
+        gif_shot(app)
 
 
 if __name__ == "__main__":

@@ -152,7 +152,7 @@ def test_release_script_makes_readme_links_absolute():
     base = script["source_url"]()
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "absolute_links.py"), "--ref", "v1"],
                          capture_output=True, text=True, check=True).stdout
-    assert f"![napari with the iGTT widget docked]({base}/raw/v1/docs/figures/screenshot.png)" in out
+    assert f"({base}/raw/v1/docs/figures/igtt_streaming.gif)" in out  # the README's picture
     assert f"[iGTT]({base}/blob/v1/docs/igtt.md)" in out
     assert "[napari](https://napari.org)" in out  # absolute links stay as they are
     assert "](docs/" not in out
