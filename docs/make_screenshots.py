@@ -289,7 +289,7 @@ def gif_shot(app) -> None:
     widget.panel.run()
     seen = 0
     while not finished:
-        pump(app, lambda: len(epochs) > seen or bool(finished))
+        pump(app, lambda n=seen: len(epochs) > n or bool(finished))
         if len(epochs) > seen:
             seen = len(epochs)
             grab()

@@ -248,3 +248,24 @@ def test_memory_limit_refuses_before_allocating(monkeypatch):
     monkeypatch.setenv(MEMORY_ENV, "lots")
     with pytest.raises(InputError, match=MEMORY_ENV):
         density_map(np.zeros((64, 64), np.uint8), 2)
+
+
+@pytest.mark.parametrize("kernel", ["box", "gaussian"])
+def test_inside_edges_have_no_dark_border(kernel):
+    """Issue 17 item 7: a class that fills the image has density 1 up to the border with
+    edges="inside"; with the paper's zero padding it falls off (a corner of a box: 1/4 in 2D)."""
+    full = np.ones((40, 50), np.uint8)
+    zero = density_map(full, 6, kernel, classes=[1])[0]
+    inside = density_map(full, 6, kernel, classes=[1], edges="inside")[0]
+    np.testing.assert_allclose(inside, 1.0, atol=1e-5)
+    assert zero[0, 0] < 0.3 and zero[20, 25] > 0.99
+    rng = np.random.default_rng(0)
+    labels = (rng.random((40, 50)) < 0.3).astype(np.uint8)
+    a = density_map(labels, 6, kernel, edges="inside")
+    b = density_map(labels, 6, kernel)
+    np.testing.assert_allclose(a.sum(0), 1.0, atol=1e-5)  # classes still share each pixel
+    if kernel == "box":  # the same where the whole window is inside (h = 6 from the border)
+        np.testing.assert_allclose(a[:, 6:-6, 6:-6], b[:, 6:-6, 6:-6], atol=1e-6)
+    assert not np.allclose(a, b)
+    with pytest.raises(InputError, match="edges"):
+        density_map(labels, 6, kernel, edges="mirror")

@@ -40,9 +40,10 @@ def test_density_layers_appear_and_update_in_place(qtbot, setup):
     assert {"gt density", "noisy density"} <= {layer.name for layer in viewer.layers}
     assert not any("c0" in layer.name for layer in viewer.layers)
     d1 = viewer.layers["gt density"]
-    np.testing.assert_allclose(d1.data, density_map(gt_data, 4)[1], atol=1e-6)
+    np.testing.assert_allclose(d1.data, density_map(gt_data, 4, edges="inside")[1], atol=1e-6)
     assert tuple(d1.scale) == (0.5, 0.25) and tuple(d1.translate) == (3.0, -2.0)
     assert d1.colormap.name == "magma" and d1.metadata["density"]["bandwidth"] == 4
+    assert d1.metadata["density"]["edges"] == "inside"  # no dark border (issue 17 item 7)
     # one contrast range for every map of an update, so they compare by eye
     assert tuple(d1.contrast_limits) == tuple(viewer.layers["noisy density"].contrast_limits)
     n_layers = len(viewer.layers)
@@ -51,7 +52,7 @@ def test_density_layers_appear_and_update_in_place(qtbot, setup):
     qtbot.waitUntil(lambda: viewer.layers["gt density"].metadata["density"]["bandwidth"] == 9)
     assert len(viewer.layers) == n_layers  # updated, not duplicated
     assert viewer.layers["gt density"] is d1
-    np.testing.assert_allclose(d1.data, density_map(gt_data, 9)[1], atol=1e-6)
+    np.testing.assert_allclose(d1.data, density_map(gt_data, 9, edges="inside")[1], atol=1e-6)
     np.testing.assert_array_equal(gt.data, gt_data)  # input untouched
 
     widget.kernel.value = "gaussian"

@@ -79,7 +79,8 @@ def compute_maps(items: list, reference, h: int, kernel: str) -> dict:
             labels = check_labels(data, name=name)
             classes = label_classes(labels, IGNORE_VALUE, name=name)
             shown = [c for c in classes if c > 0] or list(classes)  # background is the complement
-            maps = density_map(labels, h, kernel, classes=shown, ignore_value=IGNORE_VALUE, name=name)
+            maps = density_map(labels, h, kernel, classes=shown, ignore_value=IGNORE_VALUE, name=name,
+                               edges="inside")  # no dark border on screen
         except InputError as err:
             out["messages"].append(str(err))
             continue
@@ -192,7 +193,7 @@ class DensityWidget(ScrollingForm):
             scale, translate, axes = tag["geometry"][name]
             for cls, dmap in zip(classes, maps):
                 meta = {"density": {"source": name, "bandwidth": h, "kernel": kernel, "normalize": "fraction",
-                                    "ignore_value": IGNORE_VALUE, "class": int(cls)}}
+                                    "edges": "inside", "ignore_value": IGNORE_VALUE, "class": int(cls)}}
                 layers.append(upsert_layer(
                     self._viewer, density_layer_name(name, cls, len(classes)), dmap, "image", scale=scale,
                     translate=translate, metadata=meta, colormap=COLORMAP,

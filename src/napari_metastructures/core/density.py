@@ -26,6 +26,9 @@ from .validate import IGNORE_VALUE, MAX_CLASSES, InputError, check_labels, check
 
 KERNELS = ("box", "gaussian")
 NORMALIZATIONS = ("fraction", "paper")
+#: "zero": outside the image is no class (the paper's; the map falls off near the border);
+#: "inside": divide by the part of the window inside the image (no dark border; for display).
+EDGES = ("zero", "inside")
 
 
 # ----------------------------------------------------------------------------- box sums
@@ -125,6 +128,7 @@ def density_map(
     normalize: str = "fraction",
     ignore_value: int | None = IGNORE_VALUE,
     name: str = "labels",
+    edges: str = "zero",
 ) -> np.ndarray:
     """Density of each class of ``labels``: its meta-structure at bandwidth ``h``.
 
@@ -150,6 +154,12 @@ def density_map(
         Label value that counts as no class (default 255).
     name : str
         Name of the input, used in error messages.
+    edges : {"zero", "inside"}
+        "zero" (default, the paper's): outside the image counts as no class, so the map falls
+        off within ``h`` of the border. "inside": each pixel's count is divided by the part of
+        its window (kernel mass) that lies inside the image instead, so a class that fills the
+        image has density 1 up to the border; for display. Lemma 1 holds for both (the
+        normalisation is the same for every class at a pixel).
 
     Returns
     -------
@@ -161,6 +171,8 @@ def density_map(
         raise InputError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}.")
     if normalize not in NORMALIZATIONS:
         raise InputError(f"normalize must be one of {', '.join(NORMALIZATIONS)}, got {normalize!r}.")
+    if edges not in EDGES:
+        raise InputError(f"edges must be one of {', '.join(EDGES)}, got {edges!r}.")
     if normalize == "paper" and h == 0:
         raise InputError("normalize='paper' divides by 2Nh: the bandwidth must be at least 1.")
     classes = label_classes(labels, ignore_value, name) if classes is None else [int(c) for c in classes]
@@ -173,15 +185,37 @@ def density_map(
                  f"shape {labels.shape})")
     window = float((2 * h + 1) ** labels.ndim)
     out = np.empty((len(classes),) + labels.shape, dtype=np.float32)
+    inside = _inside_mass(labels.shape, h, kernel) if edges == "inside" and h > 0 else None
     for k, c in enumerate(classes):
         mask = labels == c
         if kernel == "box":
             np.multiply(box_count(mask, h), np.float32(1.0 / window), out=out[k], casting="unsafe")
         else:
             ndi.gaussian_filter(mask.astype(np.float32), sigma=h, mode="constant", cval=0.0, output=out[k])
+        if inside is not None:
+            out[k] /= inside
         if normalize == "paper":
             n_c = int(np.count_nonzero(mask))
             out[k] *= np.float32(window / (2.0 * n_c * h)) if n_c else np.float32(0.0)
+    return out
+
+
+def _inside_mass(shape: tuple, h: int, kernel: str) -> np.ndarray:
+    """The fraction of each pixel's window (box) or kernel mass (Gaussian) inside the image.
+
+    Separable: the product over axes of the 1D fractions, so it costs O(sum of the sizes)."""
+    out = np.ones(shape, np.float32)
+    for axis, n in enumerate(shape):
+        line = np.ones(n, np.float32)
+        if kernel == "box":
+            c = np.concatenate([[0.0], np.cumsum(line)])
+            i = np.arange(n)
+            frac = (c[np.minimum(i + h + 1, n)] - c[np.maximum(i - h, 0)]) / (2 * h + 1)
+        else:
+            frac = ndi.gaussian_filter1d(line, sigma=h, mode="constant", cval=0.0)
+        view = [1] * len(shape)
+        view[axis] = n
+        out *= np.asarray(frac, np.float32).reshape(view)
     return out
 
 
