@@ -252,8 +252,9 @@ def test_writer_keeps_the_axes_it_is_given(tmp_path, axes, dtype):
     assert back.scale == pytest.approx(scale)
 
 
-def test_reader_names_axes_and_units(tmp_path):
+def test_reader_names_axes_and_units(tmp_path, monkeypatch):
     """Issue 17 item 10: sliders read t and z, sizes in µm (napari's axis_labels and units)."""
+    monkeypatch.setattr(io, "layers_take_axes", lambda: True)  # napari >= 0.6
     path = io.write_tiff(tmp_path / "tz.tif", np.zeros((2, 3, 8, 8), np.uint16), scale=(5.0, 0.25, 0.1, 0.1),
                          axes="TZYX")
     (_, meta, _), = io.read_layers(str(path))
@@ -263,13 +264,27 @@ def test_reader_names_axes_and_units(tmp_path):
     tifffile.imwrite(plain, np.zeros((5, 8, 8), np.uint16))  # no pixel size: no length unit claimed
     (_, meta, _), = io.read_layers(str(plain))
     assert len(meta["axis_labels"]) == 3 and meta["units"] == ("pixel",) * 3
+    monkeypatch.setattr(io, "layers_take_axes", lambda: False)  # napari 0.5: add_image refuses them
+    (_, meta, _), = io.read_layers(str(path))
+    assert "axis_labels" not in meta and "units" not in meta and meta["scale"] == pytest.approx((5.0, 0.25, 0.1, 0.1))
+
+
+def test_layers_take_axes_from_napari_06():
+    import napari
+
+    from napari_metastructures.layer_axes import layers_take_axes
+
+    new_enough = tuple(int(p) for p in napari.__version__.split(".")[:2]) >= (0, 6)
+    assert layers_take_axes() is new_enough
 
 
 def test_reader_layers_open_in_napari_with_their_axes(make_napari_viewer, tmp_path):
     path = io.write_tiff(tmp_path / "z.tif", np.zeros((3, 8, 8), np.uint16), scale=(0.25, 0.1, 0.1), axes="ZYX")
     viewer = make_napari_viewer()
     layer, = viewer.open(str(path), plugin="napari-metastructures")
-    assert tuple(layer.axis_labels) == ("z", "y", "x") and str(layer.units[0]) == "micrometer"
+    np.testing.assert_allclose(layer.scale, (0.25, 0.1, 0.1))
+    if io.layers_take_axes():  # napari >= 0.6; older napari opens it with its default axis names
+        assert tuple(layer.axis_labels) == ("z", "y", "x") and str(layer.units[0]) == "micrometer"
 
 
 def test_channels_become_one_layer_each_with_their_names(make_napari_viewer, tmp_path):
@@ -282,7 +297,8 @@ def test_channels_become_one_layer_each_with_their_names(make_napari_viewer, tmp
     (_, meta, kind), = io.read_layers(str(path))
     assert kind == "image" and meta["channel_axis"] == 0 and meta["name"] == ["cells ER", "cells mito"]
     np.testing.assert_allclose(meta["scale"], (0.3, 0.11, 0.11))
-    assert meta["metadata"]["axes"] == "ZYX" and meta["axis_labels"] == ("z", "y", "x")
+    assert meta["metadata"]["axes"] == "ZYX"
+    assert meta.get("axis_labels", ("z", "y", "x")) == ("z", "y", "x")  # absent before napari 0.6
     viewer = make_napari_viewer()
     er, mito = viewer.open(str(path), plugin="napari-metastructures")
     assert (er.name, mito.name) == ("cells ER", "cells mito")

@@ -6,12 +6,20 @@ from functools import lru_cache
 
 @lru_cache(maxsize=1)
 def layers_take_axes() -> bool:
-    """True when the installed napari's layers take ``axis_labels`` and ``units`` (napari >= 0.6)."""
-    import inspect
+    """True when the installed napari's layers take ``axis_labels`` and ``units`` (napari >= 0.6).
 
+    napari 0.5's layers have the arguments, but its ``add_image`` refuses a sequence
+    ``axis_labels`` without ``channel_axis`` (found with the lowest declared versions), so a
+    reader that passed them would fail there: the version is checked too.
+    """
+    import inspect
+    import re
+
+    import napari
     from napari.layers import Image
 
-    return {"axis_labels", "units"} <= set(inspect.signature(Image.__init__).parameters)
+    major_minor = tuple(int(p) for p in re.findall(r"\d+", napari.__version__)[:2])
+    return major_minor >= (0, 6) and {"axis_labels", "units"} <= set(inspect.signature(Image.__init__).parameters)
 
 
 #: Unit names from file metadata -> names napari (pint) reads.

@@ -88,5 +88,5 @@ def skeleton_labels(labels: np.ndarray, spatial_ndim: int | None = None) -> np.n
         frame = labels[idx]
         for c in _present_classes(frame, None):
             if c:
-                out[idx][skeletonize(frame == c)] = c
+                out[idx][skeletonize(frame == c).astype(bool)] = c  # skimage 0.22 returns uint8 255
     return out
