@@ -283,6 +283,7 @@ def _pair_moments(a, b, h, kernel, classes, ignore_value, z):
     db = density_map(b, h, kernel, classes=classes, ignore_value=ignore_value, name="labels")
     inner = _interior(a.shape, h, kernel)
     energy = _kernel_energy(h, kernel, a.ndim)
+    a = a.astype(np.int64, copy=False)  # numpy < 2 refuses bincount on uint64
     n_clean = np.bincount(a.reshape(-1), minlength=n_rows)[:n_rows].astype(float)
     if ignore_value is not None and ignore_value < n_rows:
         n_clean[ignore_value] = 0
