@@ -162,3 +162,16 @@ def test_igtt_trains_on_a_sample_and_segments_every_file(tmp_path, capsys):
         mask = read_image(out / f"cell{i}_mask.tif")
         assert mask.data.shape == (64, 64) and mask.scale == pytest.approx((0.1, 0.1))
         assert 0 < mask.data.mean() < 0.5  # the bright lines, not everything
+
+
+def test_distributed_device_is_checked_by_name_and_left_to_the_workers(tmp_path, tiny_model, capsys):
+    from napari_metastructures.cli.predict import _check_device_name
+    from napari_metastructures.core.device import DeviceError
+
+    for name in ("auto", "cpu", "mps", "cuda", "cuda:3", " CUDA:0 "):
+        _check_device_name(name)  # cuda:3 is fine here: a worker may have it, this machine need not
+    with pytest.raises(DeviceError, match="banana"):
+        _check_device_name("banana")
+    img = _images(tmp_path, 1)[0]
+    assert _predict(tiny_model, [img], tmp_path / "out", "--workers", "1", "--device", "banana") == 2
+    assert "banana" in capsys.readouterr().err

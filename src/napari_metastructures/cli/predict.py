@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..batch import PredictSettings, RunLog, expand_inputs, run_serial
     from ..core import load_model
-    from ..core.device import resolve_device
+    from ..core.device import DeviceChoice, resolve_device
 
     t0 = time.perf_counter()
     if args.tile < 32 or args.batch_size < 1 or args.overlap < 0:
@@ -63,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
         from ..batch.distributed import check_available
 
         check_available()
-    choice = resolve_device(args.device)
+    if distributed:  # resolved on each worker, which may have a GPU this machine lacks
+        _check_device_name(args.device)
+        choice = DeviceChoice(args.device, "resolved on each Dask worker", "")
+    else:
+        choice = resolve_device(args.device)
     model = load_model(args.model)
     if model.classes != 1:
         raise InputError(f"{Path(args.model).name}: a {model.classes}-class model; predict writes "
@@ -97,6 +101,16 @@ def run(args: argparse.Namespace) -> int:
     for line in log.summary_lines():
         print(line, file=sys.stderr if line.startswith("  failed") else sys.stdout, flush=True)
     return exit_code(log)
+
+
+def _check_device_name(device: str) -> None:
+    """``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:<i>``, without asking this machine's hardware."""
+    import re
+
+    from ..core.device import DeviceError
+
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", (device or "").strip().lower()):
+        raise DeviceError(f"device {device!r}: use auto, cpu, mps, cuda or cuda:<index>")
 
 
 def _print_record(record: dict) -> None:
