@@ -62,13 +62,14 @@ def run_and_capture(app, viewer, panel, mid_epoch: int, mid_name: str, done_name
     save(viewer, done_name)
 
 
-def igtt_shots(app) -> None:
+def igtt_viewer(size=SIZE):
+    """A viewer with the ER sample (truth hidden) and the iGTT widget docked, set for a short CPU run."""
     import napari
 
     from napari_metastructures._widgets.igtt import IgttWidget
 
     viewer = napari.Viewer()
-    viewer.window.resize(*SIZE)
+    viewer.window.resize(*size)
     viewer.open_sample("napari-metastructures", "er_network")
     viewer.layers["ER network ground truth"].visible = False
     widget = IgttWidget(viewer)
@@ -77,6 +78,11 @@ def igtt_shots(app) -> None:
     widget.epochs.value = 8
     widget.steps.value = 16  # a short demo run on a CPU
     viewer.reset_view()
+    return viewer, widget
+
+
+def igtt_shots(app) -> None:
+    viewer, widget = igtt_viewer()
     run_and_capture(app, viewer, widget.panel, 3, "widget_igtt_running.png", "widget_igtt_done.png")
     viewer.close()
 
@@ -221,19 +227,7 @@ def menu_shot(app) -> None:
 
 def activity_shot(app) -> None:
     """An iGTT run in napari's activity dock (bottom right), with its Cancel button."""
-    import napari
-
-    from napari_metastructures._widgets.igtt import IgttWidget
-
-    viewer = napari.Viewer()
-    viewer.window.resize(*SIZE)
-    viewer.open_sample("napari-metastructures", "er_network")
-    viewer.layers["ER network ground truth"].visible = False
-    widget = IgttWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="iGTT segmentation")
-    widget.images.value = [viewer.layers["ER network (synthetic)"]]
-    widget.epochs.value, widget.steps.value = 8, 16
-    viewer.reset_view()
+    viewer, widget = igtt_viewer()
     epochs: list = []
     widget.panel.epoch_done.connect(lambda r: epochs.append(r.epoch))
     pump(app, lambda: widget.panel.run_button.enabled, 120)
@@ -257,20 +251,9 @@ def activity_shot(app) -> None:
 def gif_shot(app) -> None:
     """docs/figures/igtt_streaming.gif: the mask streaming in epoch by epoch (README; < 2 MB)."""
     import imageio.v3 as iio
-    import napari
     from PIL import Image
 
-    from napari_metastructures._widgets.igtt import IgttWidget
-
-    viewer = napari.Viewer()
-    viewer.window.resize(1200, 760)
-    viewer.open_sample("napari-metastructures", "er_network")
-    viewer.layers["ER network ground truth"].visible = False
-    widget = IgttWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="iGTT segmentation")
-    widget.images.value = [viewer.layers["ER network (synthetic)"]]
-    widget.epochs.value, widget.steps.value = 8, 16
-    viewer.reset_view()
+    viewer, widget = igtt_viewer((1200, 760))
     pump(app, lambda: widget.panel.run_button.enabled, 120)
     frames: list = []
 

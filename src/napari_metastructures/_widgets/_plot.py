@@ -79,6 +79,13 @@ class EpochPlot(Container):
         if redraw:
             self.show(self.render(self.points))
 
+    def follow_theme(self, viewer, busy) -> None:
+        """Repaint when ``viewer``'s theme changes; while ``busy()`` (a run draws in its thread)
+        the next epoch's drawing shows it."""
+        events = getattr(viewer, "events", None)
+        if hasattr(events, "theme"):
+            events.theme.connect(lambda event: self.set_theme(event.value, redraw=not busy()))
+
     def render(self, points: list) -> np.ndarray:
         """RGBA image of the plot of ``(epoch, loss, fraction)`` points (one thread at a time)."""
         e, loss, fg = (list(c) for c in zip(*points)) if points else ([], [], [])

@@ -97,8 +97,7 @@ class RunPanel(Container):
         self.progress.native.setFormat("not started")  # "epoch %v / %m" from the first Run
         self.timing = Label(value="")
         self.plot = EpochPlot(fg_label, getattr(viewer, "theme", None))
-        if hasattr(getattr(viewer, "events", None), "theme"):
-            viewer.events.theme.connect(self._on_theme)
+        self.plot.follow_theme(viewer, busy=lambda: self._running or self._closed)
         self.activity = Activity()  # the run's bar in napari's activity dock
         self.models = m = ModelActions(self)
         # the model actions, also reachable from the panel (save_model(path), load_model(path), ...)
@@ -187,10 +186,6 @@ class RunPanel(Container):
             self.problem.value = f"⚠ {problem}" if problem else ""
             self.problem.visible = bool(problem)
         self.models.update_buttons()
-
-    def _on_theme(self, event) -> None:
-        if not self._closed:
-            self.plot.set_theme(event.value, redraw=not self._running)
 
     def _set_running(self, running: bool) -> None:
         self._running = running
