@@ -125,6 +125,9 @@ COMMON: dict[str, str] = {
     "progress": "Epochs done out of the planned number; elapsed and estimated remaining time below.",
     "save_model": "Save the current model (weights, settings, version and history) to one .pt file.",
     "load_model": "Load a model saved by this plugin; then use Predict on any image layer.",
+    "export_bioimageio": "Write the current model as a bioimage.io model package (.zip) that deepImageJ, ilastik "
+                         "and QuPath run; needs pip install \"napari-metastructures[bioimageio]\". iGTT "
+                         "calibration is not included (docs/bioimageio.md).",
     "predict_on": "The image layer that Predict segments with the current model (all of its slices).",
     "predict": "Segment the 'predict on' layer with the current model (trained or loaded). Output goes "
     "to '<image>_<suffix>' and '<image>_<suffix>_prob'.",

@@ -69,10 +69,13 @@ class ModelActions:
         #: Called with a model that Load model opened (the widget shows its settings in the form).
         self.on_loaded: Callable | None = None
         self._checked: dict = {}  # image_problem's cache for the "predict on" layer
+        self._exporting = False  # a bioimage.io export runs in a worker
         self.info = Label(value="model: none yet (run, or load one)")
         self.info.native.setWordWrap(True)
         self.save_button = PushButton(text="Save model…", enabled=False, tooltip=COMMON["save_model"])
         self.load_button = PushButton(text="Load model…", tooltip=COMMON["load_model"])
+        self.bioimageio_button = PushButton(text="Export for bioimage.io…", enabled=False,
+                                            tooltip=COMMON["export_bioimageio"])
         self.predict_on = ComboBox(label="predict on", choices=self._image_choices, tooltip=COMMON["predict_on"])
         self.predict_button = PushButton(text="Predict", enabled=False, tooltip=COMMON["predict"])
         self.folder_button = PushButton(text="Predict folder…", enabled=False, tooltip=COMMON["predict_folder"])
@@ -80,13 +83,14 @@ class ModelActions:
         self.folder_button.changed.connect(self._ask_predict_folder)
         self.save_button.changed.connect(self._ask_save)
         self.load_button.changed.connect(self._ask_load)
+        self.bioimageio_button.changed.connect(self._ask_bioimageio)
         self.predict_button.changed.connect(self.predict)
         self.export_button.changed.connect(self._ask_export)
         self.predict_on.changed.connect(self.update_buttons)
 
     def widgets(self) -> list:
         """The panel's rows for the model: model line, Save/Load, "predict on", Predict/folder/Export."""
-        return [self.info, button_row(self.save_button, self.load_button), self.predict_on,
+        return [self.info, button_row(self.save_button, self.load_button, self.bioimageio_button), self.predict_on,
                 button_row(self.predict_button, self.folder_button, self.export_button)]
 
     def _image_choices(self, _widget=None) -> list:
@@ -107,12 +111,14 @@ class ModelActions:
         if panel.closed:
             return
         idle, model, target = not panel.running and panel.ready, self.model is not None, self.predict_on.value
+        classes = ((getattr(self.model, "config", None) or {}).get("model") or {}).get("classes", 1)
         self.save_button.enabled = idle and model
+        # one-class models only (the package's output is one probability), one export at a time
+        self.bioimageio_button.enabled = idle and model and classes == 1 and not self._exporting
         self.load_button.enabled = idle
         problem = image_problem(target, crop=1, cache=self._checked) if target is not None else ""
         self.predict_button.enabled = idle and model and target is not None and not problem
         self.predict_button.tooltip = f"Cannot predict: {problem}" if problem else COMMON["predict"]
-        classes = ((getattr(self.model, "config", None) or {}).get("model") or {}).get("classes", 1)
         self.folder_button.enabled = idle and model and classes == 1  # the batch writes binary masks
         self.folder_button.tooltip = (COMMON["predict_folder"] if classes == 1 else
                                       f"Cannot predict a folder: a {classes}-class model; the batch writes "
@@ -254,6 +260,44 @@ class ModelActions:
         path, _f = QFileDialog.getOpenFileName(self.panel.native, "Load model", "", MODEL_FILTER)
         if path:
             self._guard(lambda: self.load_model(path), f"Loaded the model from {path}", "Load model")
+
+    def _ask_bioimageio(self, *_) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _f = QFileDialog.getSaveFileName(self.panel.native, "Export for bioimage.io",
+                                               f"{self.panel.method}_bioimageio.zip", "bioimage.io package (*.zip)")
+        if path:
+            self.export_bioimageio(path)
+
+    def export_bioimageio(self, path):
+        """Write the current model as a bioimage.io package zip at ``path`` in a worker thread; the
+        worker (None when refused). The outcome is notified."""
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_info
+
+        from ..core.export_bioimageio import export_bioimageio, require_bioimageio
+
+        if self.model is None:
+            self.panel.notify_error("no model to export yet: run training or load a model first.")
+            return None
+        try:
+            require_bioimageio()
+        except InputError as err:
+            self.panel.notify_error(str(err))
+            return None
+        self._exporting = True
+        self.bioimageio_button.enabled = False
+        worker = create_worker(export_bioimageio, self.model, path, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(lambda out: show_info(f"Exported the bioimage.io package to {out}"))
+        worker.errored.connect(lambda err: self.panel.notify_error(user_message(err, "Export for bioimage.io")))
+        worker.finished.connect(self._on_bioimageio_finished)
+        self._bioimageio_worker = worker  # kept alive until it ends
+        worker.start()
+        return worker
+
+    def _on_bioimageio_finished(self) -> None:
+        self._exporting = False
+        self.update_buttons()
 
     def _ask_predict_folder(self, *_) -> None:
         from qtpy.QtWidgets import QFileDialog
