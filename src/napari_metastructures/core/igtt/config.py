@@ -37,6 +37,7 @@ class IgttConfig:
     background_exclude: bool = True
     local_sigma: float | None = 8.0  # smallest local contrast window (px); None: off (see local_window)
     local_per_width: float = 2.0  # the window is this many times the first candidate's mean width
+    background_per_window: float | None = 0.7  # haze sigma = this x the window (>= local_sigma); None: fixed
     local_floor: float = 0.5  # in units of the pixel noise (measured before clipping)
     local_gate: tuple | None = (2.0, 4.0)  # significance (noise SDs, smoothed) where local contrast opens
     gate_input: bool = False  # True: the gate also weights the network input; False: only candidate scoring
@@ -92,6 +93,8 @@ class IgttConfig:
         if self.local_gate is not None and not (len(self.local_gate) == 2
                                                 and 0 <= self.local_gate[0] < self.local_gate[1]):
             raise InputError(f"local contrast gate {self.local_gate}: needs two significances 0 <= low < high.")
+        if self.background_per_window is not None and not self.background_per_window > 0:
+            raise InputError(f"background per window {self.background_per_window}: use a number > 0, or None.")
         if not self.local_floor >= 0:
             raise InputError(f"local contrast floor {self.local_floor}: use 0 or more.")
         multiple = 2 ** int(self.encoder_depth)

@@ -133,21 +133,27 @@ def first_targets(pres: list, cfg: IgttConfig, rng: np.random.Generator, groups:
 
 
 def local_window(vols: list, pres: list, spec: dict, cfg: IgttConfig, groups: list | None = None) -> tuple:
-    """Widen the local-contrast window to ``local_per_width`` x the structures' mean width.
+    """Set the local-contrast window, and the haze-removal sigma, from the structures' mean width.
 
     The width (foreground area / skeleton length, pooled) comes from the first threshold candidate of
-    the images preprocessed with the smallest window, ``local_sigma``. Tubules (about 4-6 px wide) keep
-    about that window; nuclei (10-30 px) get one wide enough not to hollow them out. ``vols`` are the
-    units preprocessed as one (:func:`~..training.data.blocks`). Returns the spec and the
-    preprocessed slices to train on.
+    the images preprocessed with the smallest window, ``local_sigma``, and ``background_sigma``. The
+    window is ``local_per_width`` x the width, at least ``local_sigma``: tubules (about 4-6 px wide)
+    keep about that window; nuclei (10-30 px) get one wide enough not to hollow them out. With
+    ``background_per_window`` the haze is then removed with a Gaussian of that many windows (at
+    least ``local_sigma``): a fixed wide one spreads the haze of a bright perinuclear zone onto the
+    dim tubules beside it and removes them with it. ``vols`` are the units preprocessed as one
+    (:func:`~..training.data.blocks`). Returns the spec and the preprocessed slices to train on.
     """
     probs = start_probs(pres, replace(cfg, start="image"))
     masks = [c.mask(p).astype(bool) for c, p in zip(_choose(probs, pres, cfg, groups), probs)]
     width = mean_width(masks)
-    if not np.isfinite(width) or cfg.local_per_width * width <= cfg.local_sigma:
+    window = max(float(cfg.local_sigma), cfg.local_per_width * width) if np.isfinite(width) else cfg.local_sigma
+    new = dict(spec, local_sigma=round(float(window), 1))
+    if cfg.background_per_window and spec.get("background_sigma"):
+        new["background_sigma"] = round(max(float(cfg.local_sigma), cfg.background_per_window * window), 1)
+    if new == dict(spec, local_sigma=cfg.local_sigma):
         return spec, pres
-    spec = dict(spec, local_sigma=round(float(cfg.local_per_width * width), 1))
-    return spec, _preprocessed(vols, spec, "score")
+    return new, _preprocessed(vols, new, "score")
 
 
 def _preprocessed(vols: list, spec: dict, part: str = "input") -> list:
