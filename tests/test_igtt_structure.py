@@ -5,6 +5,7 @@ import pytest
 from napari_metastructures.core.igtt.engine import IgttConfig, first_targets, pseudo_labels, train
 from napari_metastructures.core.igtt.engine import run as run_igtt
 from napari_metastructures.core.igtt.structure import OBJECTS_ABOVE, choose_structure, uncovered_share
+from napari_metastructures.core.validate import InputError
 
 
 def _tubules(n=64):
@@ -95,9 +96,46 @@ def test_local_window_follows_the_width_of_the_structures():
         pres = [preprocess(image, spec)]
         new_spec, new_pres = local_window([image], pres, spec, cfg)
         assert (new_spec["local_sigma"] > cfg.local_sigma) is wider
-        assert (new_pres[0] is pres[0]) is not wider
+        # the haze sigma follows the window, never below the smallest window
+        assert new_spec["background_sigma"] == round(max(cfg.local_sigma, 0.7 * new_spec["local_sigma"]), 1)
+        fixed = _tiny(background_per_window=None)
+        fixed_spec, fixed_pres = local_window([image], pres, spec, fixed)
+        assert fixed_spec["background_sigma"] == spec["background_sigma"]
+        assert (fixed_pres[0] is pres[0]) is not wider
     model = run_igtt([_blob_image()], cfg, seed=0, device="cpu").model
     assert model.config["preprocess"]["local_sigma"] > cfg.local_sigma  # what predict() repeats
+
+
+def _halo_image():
+    """A saturated disc whose haze falls off over ~20 px onto dim 3-px lines beside it."""
+    yy, xx = np.mgrid[:192, :192].astype(np.float32)
+    r = np.hypot(yy - 96, xx - 60)
+    lines = np.zeros((192, 192), bool)
+    for x0 in range(95, 190, 12):
+        lines[10:182, x0:x0 + 3] = True
+    signal = 100 + 3000 * (r < 25) + 800 * np.exp(-np.maximum(r - 25, 0) ** 2 / (2 * 20.0**2)) + 60 * lines
+    return np.random.default_rng(0).poisson(signal).astype(np.float32), lines, r
+
+
+def test_haze_removal_at_the_window_scale_keeps_dim_lines_beside_a_bright_zone():
+    from napari_metastructures.core.training.data import preprocess
+
+    image, lines, r = _halo_image()
+    near = (r > 40) & (r < 70)  # in the bright zone's haze
+
+    def contrast(background_sigma):
+        spec = dict(IgttConfig.preset("fast").preprocess_dict(), background_sigma=background_sigma, local_sigma=8.0)
+        x = preprocess(image, spec, "score")
+        return x[near & lines].mean() / x[near & ~lines].mean()
+
+    # a 30-px background cannot follow the haze's fall-off: the gaps between lines stay bright
+    assert contrast(8.0) > 2 * contrast(30.0)
+
+
+def test_config_refuses_a_bad_background_per_window():
+    with pytest.raises(InputError, match="background per window"):
+        IgttConfig.preset("fast", background_per_window=0)
+    assert IgttConfig.preset("fast", background_per_window=None).background_per_window is None
 
 
 def test_epoch_one_uses_the_papers_ems_until_auto_has_decided():
