@@ -4,7 +4,8 @@
 (:class:`~.bioimageio_module.PackagedModel`: our preprocessing in torch, the network, a sigmoid),
 a test input and the test output that our own numpy preprocessing and network compute for it, a cover
 image and a README. The package is built and checked with ``bioimageio.spec`` (optional extra
-``[bioimageio]``); ``bioimageio.core``'s ``test_model`` reruns it (tests/test_export_bioimageio.py).
+``[bioimageio]``). ``bioimageio.core`` is not used (its release pins a spec that fails under the
+pydantic napari brings); tests/test_export_bioimageio.py reruns the TorchScript from the zip instead.
 
 What the package does not reproduce (also written in the package's README):
 
