@@ -42,18 +42,25 @@ def _panel(make_napari_viewer, model):
     return viewer, widget.panel
 
 
-def test_predict_folder_writes_every_good_file_and_opens_the_first(make_napari_viewer, qtbot, folder_and_model):
+def test_predict_folder_writes_every_good_file_and_opens_the_first(make_napari_viewer, qtbot, folder_and_model,
+                                                                   monkeypatch):
+    import napari_metastructures.batch as batch
+
     src, out, model = folder_and_model
     viewer, panel = _panel(make_napari_viewer, model)
+    listed_on, real_expand = [], batch.expand_inputs
+    monkeypatch.setattr(batch, "expand_inputs",
+                        lambda *a, **k: listed_on.append(threading.current_thread()) or real_expand(*a, **k))
     assert panel.models.folder_button.enabled
     assert panel.models.predict_folder(src, out)
     assert panel.running and not panel.models.folder_button.enabled
     bar = panel.activity.bar  # the run in napari's activity dock
-    assert bar.total == 4 and "predicting in/" in bar.desc
+    assert not bar.total and "predicting in/" in bar.desc  # busy until the worker has listed the folder
     values = []
     bar.events.value.connect(lambda e: values.append(e.value))  # what the dock's bar shows
     qtbot.waitUntil(lambda: not panel.running, timeout=TIMEOUT)
-    assert panel.activity.bar is None and bar.n == 4 and values == [1, 2, 3, 4]
+    assert panel.activity.bar is None and bar.total == 4 and bar.n == 4 and values == [1, 2, 3, 4]
+    assert listed_on and threading.main_thread() not in listed_on  # the folder was listed in the worker
     for stem in ("b", "c", "d"):
         assert all(p.is_file() for p in output_files(out, stem))
     text = panel.timing.value

@@ -164,7 +164,6 @@ class ModelActions:
     def predict_folder(self, source, out) -> bool:
         """Segment every TIFF of folder ``source`` into folder ``out`` in a worker thread, as
         ``metastructures predict`` does; the first mask opens as a layer. False when refused."""
-        from ..batch import expand_inputs
         from ..cli._files import check_writable
 
         panel = self.panel
@@ -182,16 +181,18 @@ class ModelActions:
             panel.notify_error(str(err))
             return False
         self._folder_counts = [0, 0]  # done, failed
-        total = len(expand_inputs([source]))  # names only, no pixels
         panel.start_prediction(_predict_folder, self.model, Path(source), Path(out), choice.device,
                                yielded=self._on_file, returned=self._on_folder_done,
                                errored=lambda err: panel.notify_error(user_message(err, "Predict folder")),
-                               desc=f"{panel.method}: predicting {Path(source).name}/", total=total)
+                               desc=f"{panel.method}: predicting {Path(source).name}/")
         panel.timing.value = f"predicting the files of '{Path(source).name}' on {choice.name}…"
         return True
 
     def _on_file(self, record: dict) -> None:
         if self.panel.closed:
+            return
+        if "total" in record:  # the worker has listed the folder
+            self.panel.activity.update(0, record["total"])
             return
         self._folder_counts[record["status"] == "failed"] += 1
         done, bad = self._folder_counts

@@ -242,7 +242,8 @@ def _predict_folder(model, source, out, device: str, stop: Callable[[], bool] | 
                     done: threading.Event | None = None):
     """Segment every TIFF of folder ``source`` into folder ``out``, as ``metastructures predict`` does.
 
-    A generator: yields each file's record as it is written. Returns ``(summary, first)``: the
+    A generator: yields ``{"total": n}`` once the folder is listed (here, not on the GUI thread),
+    then each file's record as it is written. Returns ``(summary, first)``: the
     batch summary (``stopped`` True when Stop ended it) and the first mask as a layer tuple from
     :func:`~..io.read_layers` (None when nothing was written), read here, not on the GUI thread.
     """
@@ -253,6 +254,7 @@ def _predict_folder(model, source, out, device: str, stop: Callable[[], bool] | 
 
     try:
         jobs = expand_inputs([source])
+        yield {"total": len(jobs)}
         header = {"command": "predict (viewer)", "version": __version__, "model_config": model.config,
                   "device": {"used": device}}
         log = RunLog(Path(out) / "run.json", header, jobs)
