@@ -68,6 +68,9 @@ def run_distributed(jobs: list, model_path, out: Path, settings: PredictSettings
                                    dashboard_address=None)
             client = Client(cluster)
         with client:
+            # every local worker must be up before the broadcast: data scattered to one worker only is
+            # lost with it, and every task that needs it is cancelled
+            client.wait_for_workers(len(cluster.worker_spec) if cluster is not None else 1, timeout=120)
             model_future = client.scatter(blob, broadcast=True, hash=False)
             opts = dict(settings=asdict(settings), requested=requested_device, threads=threads, run_id=run_id,
                         out=str(out), params=params, skip_existing=skip_existing)
