@@ -29,7 +29,8 @@ def test_view_command_docks_all_widgets_and_loads_a_sample(make_napari_viewer, m
     viewer = view.open_viewer("er_network", WIDGETS)
     assert viewer is made[0]
     assert "ER network (synthetic)" in viewer.layers
-    docked = list(viewer.window.dock_widgets)
+    window = viewer.window  # napari < 0.7 has no public dock_widgets mapping
+    docked = list(getattr(window, "dock_widgets", None) or window._dock_widgets)
     for name in WIDGETS:
         assert any(name in d for d in docked), (name, docked)
 
