@@ -69,6 +69,26 @@ def test_a_killed_worker_is_retried_and_the_batch_finishes(batch, monkeypatch):
     assert not list((tmp / "killed").glob(".*part"))
 
 
+def test_a_task_the_cluster_cancels_is_submitted_once_more(batch, monkeypatch):
+    """A lost worker can cancel a task whose input died with it (seen once in CI): it runs again."""
+    from distributed import Client
+
+    model, tmp = batch
+    real, cancelled = Client.submit, []
+
+    def submit(self, *args, key=None, **kwargs):
+        future = real(self, *args, key=key, **kwargs)
+        if key.startswith("segment-img01-") and not cancelled:
+            cancelled.append(key)
+            self.cancel([future])
+        return future
+
+    monkeypatch.setattr(Client, "submit", submit)
+    assert _predict(model, tmp / "in", tmp / "cancelled", "--workers", "2") == 0
+    assert cancelled  # img01's first task was cancelled, and its retry wrote the same masks
+    _same_masks(tmp / "serial", tmp / "cancelled")
+
+
 def _address_from(sched_file, limit_s=60):
     """The scheduler's address, once its file is written whole (polled: the file is the signal)."""
     deadline = time.monotonic() + limit_s

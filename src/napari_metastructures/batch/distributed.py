@@ -46,6 +46,8 @@ def run_distributed(jobs: list, model_path, out: Path, settings: PredictSettings
     is resolved on each worker: with ``auto``, a local worker ``i`` on a machine with ``k`` GPUs
     takes ``cuda:(i mod k)``.
     """
+    from concurrent.futures import CancelledError
+
     from distributed import Client, LocalCluster, as_completed
     from tqdm.auto import tqdm
 
@@ -68,20 +70,38 @@ def run_distributed(jobs: list, model_path, out: Path, settings: PredictSettings
                                    dashboard_address=None)
             client = Client(cluster)
         with client:
-            # every local worker must be up before the broadcast: data scattered to one worker only is
-            # lost with it, and every task that needs it is cancelled
-            client.wait_for_workers(len(cluster.worker_spec) if cluster is not None else 1, timeout=120)
+            if cluster is not None:  # every local worker up before the broadcast: data scattered to
+                # one worker only is lost with it, and every task that needs it is cancelled
+                client.wait_for_workers(len(cluster.worker_spec), timeout=120)
             model_future = client.scatter(blob, broadcast=True, hash=False)
             opts = dict(settings=asdict(settings), requested=requested_device, threads=threads, run_id=run_id,
                         out=str(out), params=params, skip_existing=skip_existing)
-            futures = {client.submit(_task, asdict(j), model_future, digest, key=f"segment-{j.stem}-{run_id}",
-                                     retries=RETRIES, pure=False, **opts): j for j in jobs}
+
+            def submit(j: Job, attempt: int = 0):
+                key = f"segment-{j.stem}-{run_id}" + (f"-again{attempt}" if attempt else "")
+                return client.submit(_task, asdict(j), model_future, digest, key=key, retries=RETRIES,
+                                     pure=False, **opts)
+
+            futures = {submit(j): j for j in jobs}
+            again = set()  # stems resubmitted once after the cluster cancelled their task
             records = []
             with tqdm(total=len(jobs), unit="file", desc="files", disable=None) as bar:
-                for future in as_completed(futures):
+                pending = as_completed(futures)
+                for future in pending:
                     job = futures[future]
                     try:
                         record = future.result()
+                    except CancelledError:
+                        if job.stem in again:
+                            record = failed(job, f"{job.source.name}: the Dask task was cancelled twice")
+                        else:  # a lost worker can cancel a task whose input died with it: try once more
+                            again.add(job.stem)
+                            if model_future.status != "finished":
+                                model_future = client.scatter(blob, broadcast=True, hash=False)
+                            retry = submit(job, 1)
+                            futures[retry] = job
+                            pending.add(retry)
+                            continue
                     except Exception as err:  # the task itself died (KilledWorker after retries...)
                         record = failed(job, f"{job.source.name}: the Dask task failed "
                                              f"({type(err).__name__}: {err})")
