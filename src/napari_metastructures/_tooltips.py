@@ -73,8 +73,10 @@ IGTT: dict[str, str] = {
     "criterion": "How a threshold candidate is scored. image-otsu (default) judges the split on the "
     "image intensities and copes with sparse, hazy foreground; dmi is the paper's criterion.",
     "early_stop": "Stop when the pseudo-labels change by less than 3% (1 - Dice) for two epochs in a row.",
-    "local_sigma": "Smallest window (px) of the local contrast normalisation that evens out bright and dim "
-                   "parts of a cell; iGTT widens it to twice the structures' width. 0 turns it off.",
+    "local_sigma": "Smallest window of the local contrast normalisation that evens out bright and dim "
+                   "parts of a cell; iGTT widens it to twice the structures' width. 0 turns it off. In µm "
+                   "when the images have a pixel size (their scale), else in px; the haze and EMS sizes "
+                   "follow the same unit.",
     "scope": "How a 3D stack is read. Auto (default): a z-stack is one volume, normalised and thresholded "
     "as a whole, so planes above and below the cell stay empty; each time point is its own volume; a 2D "
     "time-lapse (axes TYX, from the file) keeps one threshold per frame. 2D slices: every plane alone.",

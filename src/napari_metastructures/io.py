@@ -46,6 +46,13 @@ class ImageFile:
     metadata: dict[str, Any] = field(default_factory=dict)
     layer_type: str = "image"
 
+    @property
+    def pixel_size_um(self) -> float | None:
+        """µm per pixel in y and x, or None when the file gives no pixel size."""
+        from .core.units import pixel_size_um
+
+        return pixel_size_um(self.scale, [self.metadata.get("unit")] * len(self.scale))
+
 
 # ---------------------------------------------------------------- reading
 

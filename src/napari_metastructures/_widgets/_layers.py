@@ -49,6 +49,16 @@ class FrozenLayer:
         return axes if isinstance(axes, str) and len(axes) == np.ndim(self.data) else None
 
 
+def layer_pixel_size(layer) -> float | None:
+    """µm per pixel of a layer from its scale and units (napari's, else our reader's), or None."""
+    from ..core.units import pixel_size_um
+
+    units = getattr(layer, "units", None)
+    if units is None or all(str(u) == "pixel" for u in units):  # napari's default says nothing
+        units = [layer.metadata.get("unit")] * len(layer.scale) if layer.metadata.get("unit") else None
+    return pixel_size_um(layer.scale, units)
+
+
 def axes_of(layer) -> dict:
     """``axis_labels`` and ``units`` of a layer (napari >= 0.6), as layer keyword arguments; else {}."""
     labels, units = getattr(layer, "axis_labels", None), getattr(layer, "units", None)

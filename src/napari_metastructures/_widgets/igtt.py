@@ -13,13 +13,14 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEd
 
 from .._tooltips import IGTT as TIPS
 from ..core.igtt.candidates import CRITERIA
-from ..core.igtt.config import IgttConfig
+from ..core.igtt.config import SIZE_FIELDS, IgttConfig
 from ..core.igtt.engine import train
 from ..core.igtt.structure import STRUCTURES
 from ..core.training.settings import ENCODERS
+from ..core.units import UnitChoice, choose_unit
 from ..core.validate import InputError
 from ._forms import ScrollingForm, collapsible, image_layers, image_problem, parse_slices
-from ._layers import FrozenLayer
+from ._layers import FrozenLayer, layer_pixel_size
 from ._run_panel import RunPanel
 from ._workers import RunRequest
 
@@ -50,6 +51,8 @@ class IgttWidget(ScrollingForm):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:  # npe2 injects the viewer
         self.viewer = viewer
         self._cache: dict = {}
+        self.unit = UnitChoice("px", None, "no image")
+        self._sizes: dict = {}  # local contrast value per unit, kept when the images change unit
         d = IgttConfig.preset("fast")
         self.images = Select(label="images", choices=self._image_choices, tooltip=TIPS["images"])
         self.images.native.setMaximumHeight(80)
@@ -90,10 +93,12 @@ class IgttWidget(ScrollingForm):
         super().__init__(widgets=[self.images, self.slices, self.structure, self.preset, self.epochs,
                                   self.preview_every, self.seed, self.advanced, self.panel], footer=self.panel.footer)
         self.preset.changed.connect(self.apply_preset)
+        self.images.changed.connect(self.update_unit)
         self.panel.models.on_loaded = self.show_settings_of
         for w in (self.images, self.slices, self.structure, *(getattr(self, name) for name in FIELDS)):
             w.changed.connect(self.panel.refresh)
         self._pick_image()
+        self.update_unit()
 
     # ------------------------------------------------------------------ inputs
     def _image_choices(self, _widget=None) -> list:
@@ -110,9 +115,29 @@ class IgttWidget(ScrollingForm):
             active = self.viewer.layers.selection.active
             self.images.value = [active if active in self.images.choices else self.images.choices[0]]
 
+    def _unit_settings(self) -> dict:
+        return {"size_unit": "um", "pixel_size_um": self.unit.pixel_size} if self.unit.unit == "um" else {}
+
+    def update_unit(self, *_) -> None:
+        """Sizes in µm when the chosen images have one pixel size (their scale), else px: the label
+        says which, and each unit keeps its own value. Reads scale and units only."""
+        layers = list(self.images.value or [])
+        new = (choose_unit("auto", [layer_pixel_size(la) for la in layers], [la.name for la in layers])
+               if layers else UnitChoice("px", None, "no image"))
+        if new.unit != self.unit.unit:
+            self._sizes[self.unit.unit] = self.local_sigma.value
+        self.unit = new
+        self.local_sigma.label = f"local contrast ({new.label()})"
+        self.local_sigma.native.setDecimals(3 if new.unit == "um" else 1)
+        self.local_sigma.step = 0.05 if new.unit == "um" else 1.0
+        default = IgttConfig.preset(self.preset.value, **self._unit_settings()).local_sigma
+        self.local_sigma.value = self._sizes.get(new.unit, default)
+        self.local_sigma.tooltip = f"{TIPS['local_sigma']} Now: {new.label()} ({new.reason})."
+
     def apply_preset(self, name: str) -> None:
         """Set the form to the preset's values (the fields stay editable)."""
-        cfg = IgttConfig.preset(name)
+        cfg = IgttConfig.preset(name, **self._unit_settings())
+        self._sizes.clear()
         for widget, key in FIELDS.items():
             getattr(self, widget).value = getattr(cfg, key)
         self.panel.refresh()
@@ -125,9 +150,10 @@ class IgttWidget(ScrollingForm):
             self.preset.value = saved["preset"]  # first: it fills the fields with the preset's values
         if saved.get("structure") in STRUCTURE_NAMES:
             self.structure.value = saved["structure"]
+        same_unit = saved.get("size_unit", "px") == self.unit.unit
         for widget, key in FIELDS.items():
             value = saved.get(key)
-            if value is None:
+            if value is None or (key in SIZE_FIELDS and not same_unit):  # a size in another unit
                 continue
             try:
                 getattr(self, widget).value = value
@@ -141,7 +167,8 @@ class IgttWidget(ScrollingForm):
         Raises InputError when the settings cannot work (see :meth:`IgttConfig.check`).
         """
         values = {key: getattr(self, widget).value for widget, key in FIELDS.items()}
-        return IgttConfig.preset(self.preset.value, structure=self.structure.value, **values)
+        return IgttConfig.preset(self.preset.value, structure=self.structure.value, **values,
+                                 **self._unit_settings())
 
     def problem(self) -> str:
         """Why Run is disabled ("" when it can run). Cheap checks only."""
@@ -174,6 +201,7 @@ class IgttWidget(ScrollingForm):
         seed = int(self.seed.value)
         params = config.to_dict()
         params["images"] = [f.name for f in frozen]
+        params["sizes"] = {**config.sizes(), "reason": self.unit.reason}
         return RunRequest(inputs=frozen, params=params, seed=seed, selections=selections,
                           start=lambda device, stop: train(images, config, seed=seed, device=device, stop=stop,
                                                            axes=axes))

@@ -60,14 +60,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     adv.add_argument("--max-steps", type=int, help=argparse.SUPPRESS)
     adv.add_argument("--tile", type=int, help="prediction tile size in px")
     adv.add_argument("--threads", type=int, help="CPU threads for torch")
-    adv.add_argument("--local-sigma", type=float, metavar="PX",
-                     help="smallest local contrast window in px (default 8; widened to twice the structures' "
-                          "width; 0: off)")
+    p.add_argument("--unit", choices=["auto", "um", "px"], default="auto",
+                   help="unit of the structure sizes (--local-sigma, haze, EMS radius): auto (default) is µm "
+                        "when the files give a pixel size, else px; crop and tile stay in px")
+    adv.add_argument("--local-sigma", type=float, metavar="SIZE",
+                     help="smallest local contrast window, in --unit (default 0.52 µm, or 8 px without a pixel "
+                          "size; widened to twice the structures' width; 0: off)")
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace):
-    """The IgttConfig of the preset with the options given on the command line."""
+def config_from_args(args: argparse.Namespace, unit=None):
+    """The IgttConfig of the preset with the options given on the command line; sizes in the
+    ``unit`` chosen for the files (a :class:`~..core.units.UnitChoice`; None: px)."""
     from dataclasses import fields
 
     from ..core.igtt.engine import IgttConfig
@@ -75,6 +79,8 @@ def config_from_args(args: argparse.Namespace):
     # every flag named like an IgttConfig field overrides the preset when given; check() judges it
     over = {f.name: getattr(args, f.name) for f in fields(IgttConfig) if getattr(args, f.name, None) is not None}
     over.pop("preset", None)
+    if unit is not None and unit.unit == "um":
+        over.update(size_unit="um", pixel_size_um=unit.pixel_size)
     if "decoder_channels" in over:
         try:
             over["decoder_channels"] = tuple(int(v) for v in over["decoder_channels"].split(","))
@@ -113,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.device import resolve_device
     from ..core.igtt.engine import train
     from ..core.progress import drain
+    from ..core.units import choose_unit
     from .predict import _print_record, exit_code
 
     t_start = time.perf_counter()
@@ -129,8 +136,11 @@ def run(args: argparse.Namespace) -> int:
     files, bad = _read_training_files(picked)
     if not files:
         raise InputError("; ".join(r["reason"] for r in bad) + " (nothing left to train on)")
+    unit = choose_unit(args.unit, [f.pixel_size_um for _, f in files], [job.source.name for job, _ in files])
+    cfg = config_from_args(args, unit)
     print(f"iGTT ({cfg.preset} preset) on {len(jobs)} file(s), training on {len(files)}, device: {choice.name} "
           f"({choice.reason})", flush=True)
+    print(cfg.sizes_line(), flush=True)
     t_read = time.perf_counter()
     first_preview = None
 
@@ -147,11 +157,12 @@ def run(args: argparse.Namespace) -> int:
     if probs is None:  # stopped mid-epoch: predict with the last good model
         probs = [model.predict(f.data, choice.device, axes=f.axes) for _, f in files]
     params = {"method": "igtt", "preset": cfg.preset, "seed": args.seed, "device": choice.device,
-              "version": __version__}
+              "version": __version__, "sizes": cfg.sizes()}
     header = {
         "command": "igtt", "version": __version__, "seed": args.seed,
         "device": {"requested": args.device, "used": choice.device, "name": choice.name, "reason": choice.reason},
-        "params": cfg.to_dict(), "structure": model.config.get("structure"),
+        "params": cfg.to_dict(), "sizes": {**cfg.sizes(), "reason": unit.reason},
+        "structure": model.config.get("structure"),
         "trained_on": [{"path": str(job.source), "stem": job.stem, "shape": list(f.data.shape),
                         "dtype": str(f.data.dtype), "scale": list(f.scale)} for job, f in files],
         "epochs": model.history, "losses": [h["loss"] for h in model.history],

@@ -9,13 +9,16 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from ..training.data import SCOPES, volume_scope
 from ..training.settings import check_choice, check_network, check_schedule, decoder_for
+from ..units import REFERENCE_UM
 from ..validate import InputError
 from .candidates import CRITERIA
 from .structure import STRUCTURES
 
 SELECTIONS = ("image", "batch")
+#: Structure sizes: in ``size_unit`` (px, or µm converted with the pixel size). Crop and tile stay px.
+SIZE_FIELDS = ("background_sigma", "local_sigma", "start_smooth", "ems_radius")
 STARTS = ("image", "black")
-__all__ = ["IgttConfig", "SCOPES", "SELECTIONS", "STARTS", "volume_scope"]
+__all__ = ["IgttConfig", "SCOPES", "SELECTIONS", "SIZE_FIELDS", "STARTS", "volume_scope"]
 
 
 @dataclass
@@ -42,6 +45,9 @@ class IgttConfig:
     local_gate: tuple | None = (2.0, 4.0)  # significance (noise SDs, smoothed) where local contrast opens
     gate_input: bool = False  # True: the gate also weights the network input; False: only candidate scoring
     scope: str = "auto"  # "auto", "volume" (z-stacks as one) or "slice" (every 2D slice alone)
+    # the unit of SIZE_FIELDS: "px", or "um" with pixel_size_um (see :meth:`in_pixels`)
+    size_unit: str = "px"
+    pixel_size_um: float | None = None
     # schedule
     epochs: int = 8
     steps_per_epoch: int = 0  # 0: from coverage
@@ -63,7 +69,7 @@ class IgttConfig:
     criterion: str = "image-otsu"
     selection: str = "image"  # "image" or "batch"
     use_ems: bool = True
-    ems_radius: int = 1
+    ems_radius: float = 1
     ems_keep: float = 0.1
     structure: str = "auto"  # "auto" (decided after epoch 1), "network" (paper's EMS) or "objects"
     iou_weight: float = 1.0
@@ -113,13 +119,51 @@ class IgttConfig:
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise InputError(f"{name.replace('_', ' ')} must be at least 1 (or unset), got {getattr(self, name)}.")
         if self.local_sigma is not None and not self.local_sigma >= 0:
-            raise InputError(f"local contrast window {self.local_sigma} px: use 0 (off) or more.")
+            raise InputError(f"local contrast window {self.local_sigma} {self.size_unit}: use 0 (off) or more.")
         if not 0 <= self.norm_low < self.norm_high <= 100:
             raise InputError(f"normalisation percentiles {self.norm_low}, {self.norm_high}: "
                              "need 0 <= low < high <= 100.")
+        if self.size_unit not in ("px", "um"):
+            raise InputError(f"size unit {self.size_unit!r}: use 'px' or 'um'.")
+        if self.size_unit == "um" and not (self.pixel_size_um is not None and self.pixel_size_um > 0):
+            raise InputError(f"sizes in µm need a pixel size > 0 (µm per pixel), got {self.pixel_size_um}.")
+        if not self.ems_radius > 0:
+            raise InputError(f"EMS radius {self.ems_radius}: use a size > 0.")
         if not self.coverage > 0 or not 0 < self.ems_keep <= 1:
             raise InputError(f"coverage ({self.coverage}) must be > 0 and EMS keep ({self.ems_keep}) in (0, 1].")
         return self
+
+    def in_pixels(self) -> IgttConfig:
+        """This config with every size in px (itself when it is in px already). The EMS radius
+        becomes a whole number of px, at least 1; the pixel size stays recorded."""
+        if self.size_unit == "px":
+            return replace(self, ems_radius=max(1, int(round(self.ems_radius))))
+        sizes = {name: None if getattr(self, name) is None else round(getattr(self, name) / self.pixel_size_um, 3)
+                 for name in SIZE_FIELDS}
+        sizes["ems_radius"] = max(1, int(round(sizes["ems_radius"])))
+        return replace(self, size_unit="px", **sizes)
+
+    def sizes(self) -> dict:
+        """The structure sizes as set (in ``size_unit``) and in px, for records and messages."""
+        px = self.in_pixels()
+        return {"unit": self.size_unit, "pixel_size_um": self.pixel_size_um,
+                "set": {n: getattr(self, n) for n in SIZE_FIELDS}, "px": {n: getattr(px, n) for n in SIZE_FIELDS}}
+
+    def sizes_line(self) -> str:
+        """One line for the progress log: the unit and each size as set and in px."""
+        px, unit = self.in_pixels(), "µm" if self.size_unit == "um" else "px"
+        names = {"local_sigma": "local contrast from", "background_sigma": "haze", "ems_radius": "EMS radius"}
+        parts = []
+        for name, label in names.items():
+            value = getattr(self, name)
+            if value is None or value == 0:
+                parts.append(f"{label} off")
+            elif unit == "px":
+                parts.append(f"{label} {value:g} px")
+            else:
+                parts.append(f"{label} {value:g} µm ({getattr(px, name):.3g} px)")
+        where = f"pixel size {self.pixel_size_um:g} µm" if self.size_unit == "um" else "no pixel size used"
+        return f"sizes in {unit} ({where}): " + ", ".join(parts)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -140,11 +184,13 @@ class IgttConfig:
                 "lr_gamma": self.lr_gamma}
 
     def preprocess_dict(self) -> dict:
-        return {"low": self.norm_low, "high": self.norm_high, "background_sigma": self.background_sigma,
-                "background_exclude": self.background_exclude, "local_sigma": self.local_sigma,
-                "local_floor": self.local_floor, "noise": "raw",
-                "gate": list(self.local_gate) if self.local_gate else None, "gate_input": self.gate_input,
-                "scope": self.scope}
+        """The model's preprocessing, sizes in px; ``pixel_size_um`` is the training images' (or None)."""
+        px = self.in_pixels()
+        return {"low": px.norm_low, "high": px.norm_high, "background_sigma": px.background_sigma,
+                "background_exclude": px.background_exclude, "local_sigma": px.local_sigma,
+                "local_floor": px.local_floor, "noise": "raw",
+                "gate": list(px.local_gate) if px.local_gate else None, "gate_input": px.gate_input,
+                "scope": px.scope, "pixel_size_um": px.pixel_size_um}
 
     def calibration_dict(self) -> dict:
         return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}
@@ -168,6 +214,9 @@ def _preset(cls, name: str = "fast", **overrides) -> IgttConfig:
     unknown = set(overrides) - {f.name for f in fields(cls)}
     if unknown:
         raise ValueError(f"unknown iGTT setting(s): {', '.join(sorted(unknown))}")
+    if overrides.get("size_unit") == "um":  # the preset's px sizes, as µm at the reference pixel size
+        base = replace(base, **{n: getattr(base, n) and round(getattr(base, n) * REFERENCE_UM, 4)
+                                for n in SIZE_FIELDS})
     if "encoder_depth" in overrides and "decoder_channels" not in overrides:
         overrides["decoder_channels"] = decoder_for(overrides["encoder_depth"], base.decoder_channels)
     cfg = replace(base, **overrides)

@@ -181,7 +181,7 @@ def prepare(imgs: list, cfg: IgttConfig, axes: list | None = None) -> tuple:
 def first_candidates(images, config: IgttConfig | None = None, axes: list | None = None) -> list:
     """The masks iGTT starts from (epoch 1's candidates, before EMS), one per image, its shape:
     what the engine sees in the data before any training. For checks and benchmarks."""
-    cfg = replace((config or IgttConfig.preset("fast")).check(), start="image")
+    cfg = replace((config or IgttConfig.preset("fast")).check().in_pixels(), start="image")
     imgs = [check_image(im, name=f"image {i}") for i, im in enumerate(_as_image_list(images))]
     _, _, pres, groups = prepare(imgs, cfg, axes)
     probs = start_probs(pres, cfg)
@@ -289,7 +289,8 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
     images : ndarray or sequence of ndarray
         2D images, 3D stacks or time-lapses (split into 2D slices over the last two axes); any sizes.
     config : IgttConfig
-        Defaults to ``IgttConfig.preset("fast")``; checked with :meth:`IgttConfig.check`.
+        Defaults to ``IgttConfig.preset("fast")``; checked with :meth:`IgttConfig.check`. Sizes in µm
+        (``size_unit="um"``) are turned into px with its pixel size (:meth:`IgttConfig.in_pixels`).
     seed : int
         Seeds the network initialisation (a private torch state), crops, augmentation and EMS (numpy).
     device : str
@@ -313,7 +314,8 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
         calibrated probability maps (``outputs``) and uint8 masks (``masks``) of the training images;
         both are None when a stop came after the weights moved on from them.
     """
-    cfg = (config or IgttConfig.preset("fast")).check()
+    given = (config or IgttConfig.preset("fast")).check()
+    cfg = given.in_pixels()  # the engine works in px; the record keeps the sizes as given
     imgs = [check_image(im, name=f"image {i}") for i, im in enumerate(_as_image_list(images))]
     if not imgs:
         raise InputError("iGTT needs at least one image.")
@@ -326,7 +328,8 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
     with random.active():
         net = build_model(**{k: v for k, v in cfg.model_dict().items() if k != "in_channels"}).to(dev)
     model_config = {"kind": "igtt", "model": cfg.model_dict(), "preprocess": spec,
-                    "calibration": cfg.calibration_dict(), "training": cfg.to_dict(), "seed": int(seed),
+                    "calibration": cfg.calibration_dict(), "training": given.to_dict(), "sizes": given.sizes(),
+                    "seed": int(seed),
                     "device": choice.device, "device_name": choice.name}
     model = IgttModel(net, model_config, __version__, [])
     task = IgttTask(net, pres, shapes, cfg, rng, dev, model, groups, scores)
