@@ -392,3 +392,25 @@ def test_a_crop_that_would_not_fit_in_memory_disables_run(make_napari_viewer, er
     widget.panel.refresh()
     assert not widget.panel.run_button.enabled
     assert "needs about" in widget.panel.run_button.tooltip and "Lower 'crop' or 'batch'" in widget.panel.problem.value
+
+
+def test_size_unit_follows_the_chosen_images(make_napari_viewer, er_image):
+    """µm when the image has a pixel size (its scale), px without; each unit keeps its own value."""
+    viewer, widget = make_widget(make_napari_viewer, er_image, scale=(0.13, 0.13))
+    viewer.add_image(er_image, name="bare")
+    assert widget.unit.unit == "um" and "µm" in widget.local_sigma.label
+    cfg = widget.config()
+    assert cfg.size_unit == "um" and cfg.pixel_size_um == pytest.approx(0.13)
+    assert cfg.in_pixels().local_sigma == pytest.approx(0.52 / 0.13, abs=0.01)
+    widget.local_sigma.value = 0.8
+    widget.images.value = [viewer.layers["bare"]]
+    assert widget.unit.unit == "px" and "px" in widget.local_sigma.label
+    assert widget.local_sigma.value == 8.0 and widget.config().size_unit == "px"
+    widget.local_sigma.value = 5.0
+    widget.images.value = [viewer.layers["er"]]
+    assert widget.local_sigma.value == pytest.approx(0.8)  # the µm value the user set is back
+    widget.images.value = [viewer.layers["bare"]]
+    assert widget.local_sigma.value == 5.0
+    widget.images.value = [viewer.layers["er"], viewer.layers["bare"]]  # one has none: px, and why
+    assert widget.unit.unit == "px" and "bare" in widget.unit.reason
+    assert widget.prepare().params["sizes"]["unit"] == "px"
