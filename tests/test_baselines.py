@@ -112,19 +112,26 @@ def test_frangi_baseline_cli(tmp_path):
 
     img, gt = tubules()
     write_tiff(tmp_path / "img.tif", img, scale=(0.1, 0.1))
-    assert main(["baseline", "--method", "frangi", str(tmp_path / "img.tif"),
+    assert main(["baseline", "--method", "frangi", str(tmp_path / "img.tif"), "--unit", "px",
                  "--out", str(tmp_path / "d")]) == 0
     mask = read_image(tmp_path / "d" / "img_mask.tif")
     np.testing.assert_array_equal(mask.data, b.frangi_otsu(img))
     assert mask.scale == pytest.approx((0.1, 0.1)) and dice(mask.data, gt) > 0.9
     params = json.loads((tmp_path / "d" / "img_mask.json").read_text())["params"]
     assert params["method"] == "frangi" and params["sigmas"] == [1, 2, 3]  # the core default
-    assert main(["baseline", "--method", "frangi", str(tmp_path / "img.tif"), "--sigmas", "1.5",
+    # the file has a pixel size (0.1 µm): sizes are µm, the px defaults rescaled from 65 nm pixels
+    assert main(["baseline", "--method", "frangi", str(tmp_path / "img.tif"), "--out", str(tmp_path / "f")]) == 0
+    params = json.loads((tmp_path / "f" / "img_mask.json").read_text())["params"]
+    assert params["size_unit"] == "um" and params["sigmas"] == pytest.approx([0.65, 1.3, 1.95])
+    assert main(["baseline", "--method", "frangi", str(tmp_path / "img.tif"), "--sigmas", "0.15",
                  "--out", str(tmp_path / "e")]) == 0
     params = json.loads((tmp_path / "e" / "img_mask.json").read_text())["params"]
-    assert params["sigmas"] == [1.5]
+    assert params["sigmas"] == [1.5] and params["pixel_size_um"] == pytest.approx(0.1)
     np.testing.assert_array_equal(read_image(tmp_path / "e" / "img_mask.tif").data,
                                   b.frangi_otsu(img, sigmas=(1.5,)))
+    assert main(["baseline", "--method", "local", str(tmp_path / "img.tif"), "--block-size", "2",
+                 "--out", str(tmp_path / "g")]) == 0  # 2 µm = 20 px -> 21, odd
+    assert json.loads((tmp_path / "g" / "img_mask.json").read_text())["params"]["block_size"] == 21
 
 
 def test_clusters_to_mask_picks_the_brighter_cluster():

@@ -8,8 +8,8 @@ sizes always stay in px. Our pixel defaults were made for about 65 nm pixels (a 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .validate import InputError
 
