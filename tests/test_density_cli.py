@@ -22,7 +22,7 @@ def labels_tif(tmp_path):
 def test_density_writes_class_stack_with_scale_and_sidecar(tmp_path, capsys, labels_tif):
     path, lab = labels_tif
     out = tmp_path / "density.tif"
-    assert main(["density", str(path), "--bandwidth", "3", "--out", str(out)]) == 0
+    assert main(["density", str(path), "--bandwidth", "3", "--unit", "px", "--out", str(out)]) == 0
     report = json.loads(capsys.readouterr().out)
     written = read_image(out)
     assert written.data.dtype == np.float32 and written.data.shape == (2, 48, 64)
@@ -33,10 +33,21 @@ def test_density_writes_class_stack_with_scale_and_sidecar(tmp_path, capsys, lab
     assert report["shape"] == [2, 48, 64]
 
 
+def test_bandwidth_is_in_um_for_a_file_with_a_pixel_size(tmp_path, capsys, labels_tif):
+    path, lab = labels_tif  # pixels 0.5 x 0.25 µm: 0.354 µm on average
+    out = tmp_path / "um.tif"
+    assert main(["density", str(path), "--bandwidth", "1.06", "--classes", "1", "--out", str(out)]) == 0
+    np.testing.assert_allclose(read_image(out).data, density_map(lab, 3, classes=[1])[0], atol=1e-6)
+    params = json.loads(out.with_suffix(".json").read_text())["params"]
+    assert params["size_unit"] == "um" and params["bandwidth"] == 3 and params["bandwidth_set"] == 1.06
+    assert params["pixel_size_um"] == pytest.approx((0.5 * 0.25) ** 0.5)
+
+
 def test_single_class_and_gaussian_give_a_plain_image(tmp_path, capsys, labels_tif):
     path, lab = labels_tif
     out = tmp_path / "fg.tif"
-    assert main(["density", str(path), "-H", "2", "--kernel", "gaussian", "--classes", "1", "--out", str(out)]) == 0
+    assert main(["density", str(path), "-H", "2", "--unit", "px", "--kernel", "gaussian", "--classes", "1",
+                 "--out", str(out)]) == 0
     written = read_image(out)
     assert written.data.shape == (48, 64)
     np.testing.assert_allclose(written.data, density_map(lab, 2, "gaussian", classes=[1])[0], atol=1e-6)

@@ -44,6 +44,9 @@ def test_density_layers_appear_and_update_in_place(qtbot, setup):
     assert tuple(d1.scale) == (0.5, 0.25) and tuple(d1.translate) == (3.0, -2.0)
     assert d1.colormap.name == "magma" and d1.metadata["density"]["bandwidth"] == 4
     assert d1.metadata["density"]["edges"] == "inside"  # no dark border (issue 17 item 7)
+    # the layers' scale is their pixel size (no units: µm), so h is also given in µm
+    assert d1.metadata["density"]["bandwidth_um"] == pytest.approx(4 * (0.5 * 0.25) ** 0.5, abs=1e-3)
+    assert "h = 4 px = 1.41 µm" in widget.status.value
     # one contrast range for every map of an update, so they compare by eye
     assert tuple(d1.contrast_limits) == tuple(viewer.layers["noisy density"].contrast_limits)
     n_layers = len(viewer.layers)

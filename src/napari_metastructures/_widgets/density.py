@@ -17,7 +17,7 @@ from ..core.density import KERNELS, compare_to_reference, density_map, label_cla
 from ..core.validate import IGNORE_VALUE, InputError, check_labels, check_labels_layout
 from ._background import LatestJob
 from ._forms import ScrollingForm, debounce_timer, layer_picker, monospace_font, show_lines
-from ._layers import axes_of, upsert_layer
+from ._layers import axes_of, layer_pixel_size, upsert_layer
 
 if TYPE_CHECKING:
     import napari
@@ -113,7 +113,7 @@ class DensityWidget(ScrollingForm):
         self.layers = Select(name="layers", label="labels", choices=self._layer_choices)
         self.layers.native.setMaximumHeight(100)
         self.reference = layer_picker(Labels, name="reference", label="reference", nullable=True)
-        self.bandwidth = Slider(name="bandwidth", label="bandwidth h", min=0, max=200, value=10)
+        self.bandwidth = Slider(name="bandwidth", label="bandwidth h (px)", min=0, max=200, value=10)
         self.kernel = ComboBox(name="kernel", choices=KERNELS, value="box")
         self.live = CheckBox(name="live", text="live update", value=True)
         self.run_button = PushButton(name="run_button", text="Update")
@@ -180,7 +180,9 @@ class DensityWidget(ScrollingForm):
             else:
                 items.append((layer.name, layer.data))
         geometry = {layer.name: (tuple(layer.scale), tuple(layer.translate), axes_of(layer)) for layer in chosen}
-        tag = {"h": h, "kernel": kernel, "messages": messages, "geometry": geometry, "has_ref": ref is not None}
+        sizes = {layer.name: layer_pixel_size(layer) for layer in chosen}
+        tag = {"h": h, "kernel": kernel, "pixel_sizes": sizes, "messages": messages, "geometry": geometry,
+               "has_ref": ref is not None}
         self.status.value = f"computing {len(items)} density map(s), h = {h}…" if items else "\n".join(messages)
         self._job.submit(compute_maps, items, None if ref is None or ref_problem else (ref.name, ref.data),
                          h, kernel, tag=tag)
@@ -192,7 +194,9 @@ class DensityWidget(ScrollingForm):
         for name, classes, maps in out["maps"]:
             scale, translate, axes = tag["geometry"][name]
             for cls, dmap in zip(classes, maps):
+                um = tag["pixel_sizes"].get(name)
                 meta = {"density": {"source": name, "bandwidth": h, "kernel": kernel, "normalize": "fraction",
+                                    "bandwidth_um": None if um is None else round(h * um, 4),
                                     "edges": "inside", "ignore_value": IGNORE_VALUE, "class": int(cls)}}
                 layers.append(upsert_layer(
                     self._viewer, density_layer_name(name, cls, len(classes)), dmap, "image", scale=scale,
@@ -200,7 +204,7 @@ class DensityWidget(ScrollingForm):
                     contrast_limits=(0.0, top if top > 0 else 1.0), **axes))
         messages = tag["messages"] + out["messages"]
         self.status.value = "\n".join(messages) if messages else (
-            f"{len(layers)} map(s), h = {h}, {kernel}; contrast 0-{top:.2f} for all")
+            f"{len(layers)} map(s), h = {h} px{_in_um(h, tag['pixel_sizes'])}, {kernel}; contrast 0-{top:.2f} for all")
         show_lines(self.panel, "\n".join(out["blocks"]) if out["blocks"] else (
             "" if tag["has_ref"] else "Pick a reference to compare the layers with."))
         self.fit_footer()
@@ -209,3 +213,10 @@ class DensityWidget(ScrollingForm):
     def _failed(self, err: BaseException, tag: dict) -> None:
         self.status.value = "\n".join([*tag["messages"], f"density failed: {type(err).__name__}: {err}"])
         self.updated.emit([])
+
+
+def _in_um(h: int, sizes: dict) -> str:
+    """`` = 0.65 µm`` when the layers share one pixel size, else ""."""
+    known = {None if v is None else round(v, 6) for v in sizes.values()}
+    size = known.pop() if len(known) == 1 else None
+    return "" if size is None else f" = {h * size:.3g} µm"

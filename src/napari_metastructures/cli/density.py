@@ -17,8 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("density", help="per-class density maps (meta-structures) of a label image",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("labels", metavar="LABELS", help="label TIFF (0 = background, 1..M-1 = classes)")
-    p.add_argument("--bandwidth", "-H", type=int, required=True, metavar="H",
-                   help="box half-width / Gaussian sigma in pixels")
+    p.add_argument("--bandwidth", "-H", type=float, required=True, metavar="H",
+                   help="box half-width / Gaussian sigma, in --unit")
+    p.add_argument("--unit", choices=["auto", "um", "px"], default="auto",
+                   help="unit of --bandwidth: auto (default) is µm when the file has a pixel size, else px "
+                        "(rounded to whole px)")
     p.add_argument("--kernel", choices=("box", "gaussian"), default="box", help="kernel (default box)")
     p.add_argument("--classes", type=int, nargs="+", metavar="C",
                    help="classes to map (default: 0..max label, without the ignore value)")
@@ -32,16 +35,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.density import density_map, label_classes
-    from ..core.validate import check_labels
+    from ..core.units import choose_unit, to_pixels
+    from ..core.validate import InputError, check_labels
     from ..io import read_image, write_tiff
 
     check_out_file(args.out, [args.labels])  # before any reading
     src = read_image(args.labels)
     labels = check_labels(src.data, name=args.labels)
     classes = args.classes if args.classes else label_classes(labels, args.ignore_value, name=args.labels)
-    maps = density_map(labels, args.bandwidth, kernel=args.kernel, classes=classes,
+    unit = choose_unit(args.unit, [src.pixel_size_um], [str(args.labels)])
+    h = int(round(to_pixels(args.bandwidth, unit.pixel_size)))
+    if args.bandwidth < 0:
+        raise InputError(f"--bandwidth {args.bandwidth:g}: use 0 or more.")
+    maps = density_map(labels, h, kernel=args.kernel, classes=classes,
                        normalize=args.normalize, ignore_value=args.ignore_value, name=args.labels)
-    params = {"kind": "density", "source": str(args.labels), "bandwidth": args.bandwidth,
+    params = {"kind": "density", "source": str(args.labels), "bandwidth": h, "bandwidth_set": args.bandwidth,
+              "size_unit": unit.unit, "pixel_size_um": unit.pixel_size,
               "kernel": args.kernel, "classes": list(map(int, classes)), "normalize": args.normalize,
               "ignore_value": args.ignore_value}
     scale, translate = tuple(src.scale), tuple(src.translate)
