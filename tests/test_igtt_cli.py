@@ -115,3 +115,36 @@ def test_failed_run_is_one_error_line(tmp_path, capsys, monkeypatch, error):
     err = capsys.readouterr().err
     assert err == ("error: the loss became NaN\n" if error == "diverged" else "error: try less\n")
     assert not (tmp_path / "o" / "run.json").exists()
+
+
+def test_check_axes_and_with_axes(tmp_path):
+    from napari_metastructures.core.validate import InputError, check_axes
+    from napari_metastructures.io import with_axes
+
+    assert check_axes("tzyx", (2, 3, 8, 8)) == "TZYX"
+    for bad, why in [("ZYX", "name 3 axes"), ("CYX", "channel axis"), ("ZZX", "at most once"),
+                     ("YXZ", "ending in YX")]:
+        with pytest.raises(InputError, match=why):
+            check_axes(bad, (2, 8, 8) if len(bad) == 3 and bad != "ZYX" else (1, 2, 8, 8))
+    f = read_image(write_tiff(tmp_path / "s.tif", _image((2, 48, 64), 0), scale=(0.5, 0.2, 0.2)))
+    assert f.axes == "ZYX"
+    g = with_axes(f, "tyx")
+    assert g.axes == "TYX" and g.metadata["axes_from"] == "--axes" and f.axes == "ZYX"
+    with pytest.raises(InputError, match="s.tif: axes 'TZYX' name 4 axes"):
+        with_axes(f, "TZYX")
+
+
+@pytest.mark.slow
+def test_predict_takes_axes_from_the_command_line(igtt_run, capsys):
+    code, tmp, out = igtt_run
+    out2 = tmp / "pred_axes"
+    assert main(["predict", "--model", str(tmp / "model.pt"), str(tmp / "cell_b.tif"), "--out", str(out2),
+                 "--device", "cpu", "--tile", "64", "--axes", "TYX"]) == 0
+    assert read_image(out2 / "cell_b_mask.tif").axes == "TYX"  # written with the axes given
+    report = json.loads((out2 / "run.json").read_text())
+    assert report["params"]["axes"] == "TYX"
+    assert main(["predict", "--model", str(tmp / "model.pt"), str(tmp / "cell_b.tif"), str(tmp / "cell_a.tif"),
+                 "--out", str(tmp / "pred_bad"), "--device", "cpu", "--tile", "64", "--axes", "ZYX"]) == 1
+    err = capsys.readouterr().err
+    assert "cell_a.tif: axes 'ZYX' name 3 axes, but the image has 2" in err  # the batch went on
+    assert (tmp / "pred_bad" / "cell_b_mask.tif").is_file()

@@ -54,6 +54,18 @@ class ImageFile:
         return pixel_size_um(self.scale, [self.metadata.get("unit")] * len(self.scale))
 
 
+def with_axes(image: ImageFile, axes: str | None) -> ImageFile:
+    """``image`` with the axes the user gave (``--axes``) instead of the file's; None keeps them."""
+    from dataclasses import replace
+
+    from .core.validate import check_axes
+
+    if not axes:
+        return image
+    text = check_axes(axes, image.data.shape, name=Path(str(image.metadata.get("source", image.name))).name)
+    return replace(image, axes=text, metadata={**image.metadata, "axes": text, "axes_from": "--axes"})
+
+
 # ---------------------------------------------------------------- reading
 
 def read_image(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> ImageFile:

@@ -21,6 +21,7 @@ class PredictSettings:
     tile: int = 256
     overlap: int = 32
     batch_size: int = 4
+    axes: str | None = None  # the user's axes for every input (--axes), instead of each file's
 
 
 def write_pair(out: Path, stem: str, image, prob, params: dict) -> list[str]:
@@ -82,7 +83,7 @@ def segment_file(job: Job, model, out: Path, settings: PredictSettings, params: 
     """
     from ..core.progress import OutOfMemoryAdvice, StopRequested
     from ..core.validate import InputError, check_image
-    from ..io import read_image
+    from ..io import read_image, with_axes
 
     if skip_existing and is_complete(out, job.stem):
         return skipped(job)
@@ -90,7 +91,7 @@ def segment_file(job: Job, model, out: Path, settings: PredictSettings, params: 
         return failed(job, job.problem)
     t0 = time.perf_counter()
     try:
-        image = read_image(job.source)
+        image = with_axes(read_image(job.source), settings.axes)
         check_image(image.data, name=job.source.name)
         prob = model.predict(image.data, settings.device, settings.tile, settings.overlap, settings.batch_size,
                              stop=stop, axes=image.axes)

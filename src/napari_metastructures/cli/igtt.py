@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scope", choices=["auto", "volume", "slice"],
                    help="auto (default): a z-stack is one volume (normalised and thresholded as one; each "
                         "time point alone; a TYX time-lapse per frame); volume; slice: every 2D plane alone")
+    p.add_argument("--axes", metavar="AXES",
+                   help="the inputs' axes, e.g. TZYX or ZYX, instead of what each file says (T time, Z depth); "
+                        "recorded in run.json")
     p.add_argument("--selection", choices=["image", "batch"],
                    help="choose the threshold candidate per image (default) or one per batch")
     # advanced options, mostly for tests and quick runs
@@ -133,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = expand_inputs(args.images)
     choice = resolve_device(args.device)
     picked = [jobs[i] for i in training_sample(len(jobs), args.train_on)]
-    files, bad = _read_training_files(picked)
+    files, bad = _read_training_files(picked, args.axes)
     if not files:
         raise InputError("; ".join(r["reason"] for r in bad) + " (nothing left to train on)")
     unit = choose_unit(args.unit, [f.pixel_size_um for _, f in files], [job.source.name for job, _ in files])
@@ -164,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         "params": cfg.to_dict(), "sizes": {**cfg.sizes(), "reason": unit.reason},
         "structure": model.config.get("structure"),
         "trained_on": [{"path": str(job.source), "stem": job.stem, "shape": list(f.data.shape),
-                        "dtype": str(f.data.dtype), "scale": list(f.scale)} for job, f in files],
+                        "dtype": str(f.data.dtype), "scale": list(f.scale), "axes": f.axes} for job, f in files],
         "epochs": model.history, "losses": [h["loss"] for h in model.history],
         "machine": f"{platform.node()} {platform.machine()}",
     }
@@ -187,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         trained.add(job.stem)
     del files, probs  # the rest stream one file at a time
     rest = [j for j in jobs if j.stem not in trained and j.stem not in {r["stem"] for r in bad}]
-    settings = PredictSettings(choice.device, cfg.tile, cfg.overlap, cfg.predict_batch)
+    settings = PredictSettings(choice.device, cfg.tile, cfg.overlap, cfg.predict_batch, axes=args.axes)
     run_serial(rest, model, out, settings, params, log, on_record=_print_record)
     if args.save_model:
         log.extra["saved_model"] = str(model.save(args.save_model))
@@ -204,11 +207,11 @@ def run(args: argparse.Namespace) -> int:
     return exit_code(log)
 
 
-def _read_training_files(jobs: list) -> tuple[list, list]:
+def _read_training_files(jobs: list, axes: str | None = None) -> tuple[list, list]:
     """``([(job, ImageFile)...], [failed records])`` for the files picked for training."""
     from ..batch.segment import failed
     from ..core.validate import check_image
-    from ..io import read_image
+    from ..io import read_image, with_axes
 
     files, bad = [], []
     for job in jobs:
@@ -216,7 +219,7 @@ def _read_training_files(jobs: list) -> tuple[list, list]:
             bad.append(failed(job, job.problem))
             continue
         try:
-            f = read_image(job.source)
+            f = with_axes(read_image(job.source), axes)
             check_image(f.data, name=job.source.name)
         except InputError as err:
             bad.append(failed(job, str(err)))

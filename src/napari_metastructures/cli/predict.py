@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, default=256, help="tile size in px (default 256)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in px (default 32)")
     p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default 4)")
+    p.add_argument("--axes", metavar="AXES",
+                   help="the inputs' axes, e.g. TZYX or ZYX, instead of what each file says (T time, Z depth)")
     dist = p.add_argument_group("scale-out (needs the [distributed] extra)")
     dist.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
     dist.add_argument("--scheduler", metavar="ADDRESS", help="run on a running Dask scheduler (tcp://host:port)")
@@ -73,14 +75,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{Path(args.model).name}: a {model.classes}-class model; predict writes "
                          "binary masks and needs a one-class model.")
     jobs = expand_inputs(args.images)
-    settings = PredictSettings(choice.device, args.tile, args.overlap, args.batch_size)
+    settings = PredictSettings(choice.device, args.tile, args.overlap, args.batch_size, axes=args.axes)
     params = {"method": "predict", "model": str(args.model), "version": __version__}
     header = {
         "command": "predict", "version": __version__, "model": str(args.model),
         "model_version": model.version, "model_config": model.config,
         "device": {"requested": args.device, "used": choice.device, "name": choice.name},
         "params": {"tile": args.tile, "overlap": args.overlap, "batch_size": args.batch_size,
-                   "skip_existing": args.skip_existing},
+                   "skip_existing": args.skip_existing, "axes": args.axes},
         "machine": f"{platform.node()} {platform.machine()}",
     }
     log = RunLog(out / "run.json", header, jobs)

@@ -150,3 +150,26 @@ def check_labels(
     if not allow_empty and not arr.any():
         raise InputError(f"{name}: the labels are all background (0); draw or load some foreground.")
     return arr
+
+
+#: Axis letters a greyscale image may have (time, depth, rows, columns).
+AXIS_LETTERS = "TZYX"
+
+
+def check_axes(axes: str, shape: tuple, name: str = "image") -> str:
+    """``axes`` upper-cased (``"TZYX"``...) when it fits an image of ``shape``; else :class:`InputError`.
+
+    One letter per axis, no repeats, ending in ``YX``; letters from :data:`AXIS_LETTERS`. A channel
+    axis (C) is refused: segment one channel at a time.
+    """
+    text = str(axes).strip().upper()
+    if "C" in text:
+        raise InputError(f"{name}: axes {axes!r} have a channel axis (C); segment one channel at a time.")
+    if len(text) != len(shape):
+        raise InputError(f"{name}: axes {axes!r} name {len(text)} axes, but the image has {len(shape)} "
+                         f"(shape {tuple(shape)}).")
+    bad = sorted(set(text) - set(AXIS_LETTERS))
+    if bad or len(set(text)) != len(text) or not text.endswith("YX"):
+        raise InputError(f"{name}: axes {axes!r}: use each of {', '.join(AXIS_LETTERS)} at most once, "
+                         "ending in YX (for example TZYX).")
+    return text
