@@ -311,3 +311,21 @@ def test_unnamed_channels_are_numbered(tmp_path):
     tifffile.imwrite(path, np.zeros((2, 16, 16), np.uint8), metadata={"axes": "CYX"})
     (_, meta, _), = io.read_layers(str(path))
     assert meta["name"] == ["two c0", "two c1"] and meta["channel_axis"] == 0
+
+
+def test_reader_leaves_plain_and_huge_tiffs_to_other_readers(tmp_path, monkeypatch):
+    """Issue 12: claim a TIFF only when we add pixel sizes, axes or our metadata, and it fits in memory."""
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, np.zeros((8, 8), np.uint16), metadata=None)
+    assert io.napari_get_reader(str(plain)) is None
+    ours = io.write_tiff(tmp_path / "ours.tif", np.zeros((3, 8, 8), np.uint16), scale=(0.25, 0.1, 0.1))
+    assert callable(io.napari_get_reader(str(ours)))
+    ome = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(ome, np.zeros((2, 8, 8), np.uint16), metadata={"axes": "ZYX", "PhysicalSizeX": 0.1})
+    assert callable(io.napari_get_reader(str(ome)))
+    assert io.napari_get_reader([str(ours), str(plain)]) is None
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(b"II*\x00garbage")
+    assert callable(io.napari_get_reader(str(broken)))  # ours, so the user reads our message
+    monkeypatch.setattr(io, "MAX_BYTES", 100)
+    assert io.napari_get_reader(str(ours)) is None  # 3 x 8 x 8 x 2 bytes > 100: a lazy reader's job

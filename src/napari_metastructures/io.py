@@ -328,7 +328,31 @@ def napari_get_reader(path: str | list[str]) -> Callable | None:
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if not paths or not all(str(p).lower().endswith(TIFF_SUFFIXES) for p in paths):
         return None
+    if not all(_worth_reading(Path(p)) for p in paths):
+        return None  # napari's own or napari-tiff's reader does as well, or lazily
     return read_layers
+
+
+def _worth_reading(path: Path) -> bool:
+    """True when this reader adds something for ``path``: pixel sizes, axes or channel names (OME,
+    ImageJ, resolution tags, our own files and sidecars), in memory. False for a plain TIFF without
+    any of them, and for one larger than :data:`MAX_BYTES` (a lazy reader serves it better). Reads
+    the header only. A missing or broken file is ours, so the user gets our message."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return True
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            if int(np.prod(series.shape, dtype=np.int64)) * np.dtype(series.dtype).itemsize > MAX_BYTES:
+                return False
+            if tif.is_ome or tif.is_imagej or _read_sidecar(path) is not None:
+                return True
+            if tif.is_shaped and set(tif.shaped_metadata[0] or {}) - {"shape"}:
+                return True
+            unit = tif.pages[0].tags.get("ResolutionUnit")
+            return unit is not None and int(unit.value) != 1  # 1: no unit
+    except Exception:  # noqa: BLE001 - anything tifffile cannot parse: read_layers says why
+        return True
 
 
 def read_layers(path: str | list[str]) -> list[tuple]:
