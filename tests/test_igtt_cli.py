@@ -148,3 +148,17 @@ def test_predict_takes_axes_from_the_command_line(igtt_run, capsys):
     err = capsys.readouterr().err
     assert "cell_a.tif: axes 'ZYX' name 3 axes, but the image has 2" in err  # the batch went on
     assert (tmp / "pred_bad" / "cell_b_mask.tif").is_file()
+
+
+@pytest.mark.slow
+def test_train_on_some_time_points_and_segment_every_one(tmp_path, capsys):
+    movie = write_tiff(tmp_path / "movie.tif", _image((4, 3, 48, 64), 5), scale=(2.0, 0.5, 0.2, 0.2), axes="TZYX")
+    out = tmp_path / "o"
+    assert main(["igtt", str(movie), "--out", str(out), "--epochs", "1", "--train-frames", "2", *TINY]) == 0
+    report = json.loads((out / "run.json").read_text())
+    assert report["trained_on"][0]["frames"] == [0, 3] and report["trained_on"][0]["shape"] == [2, 3, 48, 64]
+    mask = read_image(out / "movie_mask.tif")
+    assert mask.data.shape == (4, 3, 48, 64) and mask.axes == "TZYX"
+    assert all(mask.data[t].any() for t in range(4))  # every time point segmented, trained on or not
+    assert main(["igtt", str(movie), "--out", str(tmp_path / "p"), "--train-frames", "0,7", *TINY]) == 2
+    assert "--train-frames 0,7: the file has 4 time points (0-3)" in capsys.readouterr().err

@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--axes", metavar="AXES",
                    help="the inputs' axes, e.g. TZYX or ZYX, instead of what each file says (T time, Z depth); "
                         "recorded in run.json")
+    p.add_argument("--train-frames", type=_frames_arg, metavar="N|LIST",
+                   help="train on N time points of each time-lapse, spread evenly (or the listed ones, e.g. "
+                        "0,4,9; the T axis wherever it is); every time point is then segmented")
     p.add_argument("--selection", choices=["image", "batch"],
                    help="choose the threshold candidate per image (default) or one per batch")
     # advanced options, mostly for tests and quick runs
@@ -95,6 +98,32 @@ def config_from_args(args: argparse.Namespace, unit=None):
     return IgttConfig.preset(args.preset, **over)
 
 
+def _frames_arg(text: str) -> tuple:
+    """``("count", n)`` or ``("list", [i, ...])`` from ``--train-frames``."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--train-frames {text!r}: a number of frames, or indices like 0,4,9") from None
+    if not values or min(values) < 0 or ("," not in text and values[0] < 1):
+        raise argparse.ArgumentTypeError(f"--train-frames {text!r}: needs a count >= 1 or indices >= 0")
+    return ("list", sorted(set(values))) if "," in text else ("count", values[0])
+
+
+def train_frames(f, choice) -> list | None:
+    """The time points of ``f`` (an ImageFile) to train on, or None for all (no T axis, or no choice)."""
+    import numpy as np
+
+    if choice is None or "T" not in (f.axes or ""):
+        return None
+    n = f.data.shape[f.axes.index("T")]
+    kind, value = choice
+    if kind == "list":
+        if max(value) >= n:
+            raise InputError(f"--train-frames {','.join(map(str, value))}: the file has {n} time points (0-{n - 1}).")
+        return value
+    return sorted({int(i) for i in np.linspace(0, n - 1, min(n, value)).round()})
+
+
 def _count_or_fraction(text: str) -> float:
     try:
         value = float(text)
@@ -116,6 +145,10 @@ def training_sample(n: int, train_on: float | None) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    import numpy as np
+
     from .. import __version__
     from ..batch import PredictSettings, RunLog, expand_inputs, run_serial, write_pair
     from ..batch.segment import failed
@@ -139,6 +172,9 @@ def run(args: argparse.Namespace) -> int:
     files, bad = _read_training_files(picked, args.axes)
     if not files:
         raise InputError("; ".join(r["reason"] for r in bad) + " (nothing left to train on)")
+    frames = {job.stem: train_frames(f, args.train_frames) for job, f in files}
+    files = [(job, f if frames[job.stem] is None else replace(
+        f, data=np.take(f.data, frames[job.stem], axis=f.axes.index("T")))) for job, f in files]
     unit = choose_unit(args.unit, [f.pixel_size_um for _, f in files], [job.source.name for job, _ in files])
     cfg = config_from_args(args, unit)
     print(f"iGTT ({cfg.preset} preset) on {len(jobs)} file(s), training on {len(files)}, device: {choice.name} "
@@ -167,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
         "params": cfg.to_dict(), "sizes": {**cfg.sizes(), "reason": unit.reason},
         "structure": model.config.get("structure"),
         "trained_on": [{"path": str(job.source), "stem": job.stem, "shape": list(f.data.shape),
-                        "dtype": str(f.data.dtype), "scale": list(f.scale), "axes": f.axes} for job, f in files],
+                        "dtype": str(f.data.dtype), "scale": list(f.scale), "axes": f.axes,
+                        "frames": frames[job.stem]} for job, f in files],
         "epochs": model.history, "losses": [h["loss"] for h in model.history],
         "machine": f"{platform.node()} {platform.machine()}",
     }
@@ -177,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
         _print_record(record)
     trained = set()
     for (job, f), prob in zip(files, probs):
+        if frames[job.stem] is not None:
+            continue  # trained on some time points: segmented whole below, with the rest
         t = time.perf_counter()
         try:
             written = write_pair(out, job.stem, f, prob, params)
