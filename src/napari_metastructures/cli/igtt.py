@@ -7,7 +7,8 @@ input: ``DIR/<stem>_prob.tif`` (float32 foreground probability in [0, 1]; the ma
 ``prob > 0.5``) and ``DIR/<stem>_mask.tif`` (uint8 0/1), both with the input's pixel size, and
 ``DIR/run.json`` (parameters, seed, device, timings, per-epoch losses, which files were trained on,
 and each file's status, rewritten as files finish). Prints one progress line per epoch. A file
-that fails is reported by name and the rest go on (exit code 1).
+that fails is reported by name and the rest go on (exit code 1). ``--train-frames`` trains on some
+time points of a time-lapse and segments all of them.
 """
 from __future__ import annotations
 
@@ -103,7 +104,8 @@ def _frames_arg(text: str) -> tuple:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--train-frames {text!r}: a number of frames, or indices like 0,4,9") from None
+        raise argparse.ArgumentTypeError(f"--train-frames {text!r}: a number of frames, or indices like 0,4,9") \
+            from None
     if not values or min(values) < 0 or ("," not in text and values[0] < 1):
         raise argparse.ArgumentTypeError(f"--train-frames {text!r}: needs a count >= 1 or indices >= 0")
     return ("list", sorted(set(values))) if "," in text else ("count", values[0])
