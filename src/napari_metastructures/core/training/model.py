@@ -4,7 +4,8 @@
 pretrained encoder weights are only used on an explicit opt-in, because they download.
 :class:`TrainedModel` bundles the network with its JSON config (architecture, preprocessing and
 training parameters), the package version and the training history, and predicts tiled
-probabilities on images of any size and dimensionality (2D slices over the last two axes).
+probabilities on images of any size and dimensionality (2D slices over the last two axes, or
+z-stacks seen from their xy, xz and yz planes: ``volume_mode="ortho"``, see :mod:`.ortho`).
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from .settings import ARCHS
 
 FORMAT = "napari-metastructures-model"
 DEFAULT_DECODER = (256, 128, 64, 32, 16)
+#: How :meth:`TrainedModel.predict` treats a z-stack: its xy planes one by one (``"slices"``), or
+#: the xy, xz and yz planes of each volume, resampled to isotropy and averaged (``"ortho"``).
+VOLUME_MODES = ("slices", "ortho")
 
 
 def build_model(arch: str = "unet", encoder: str = "resnet18", encoder_depth: int = 5,
@@ -114,7 +118,8 @@ class TrainedModel:
         return float(self.config.get("threshold", 0.5))
 
     def predict(self, image: np.ndarray, device="auto", tile: int = 256, overlap: int = 32,
-                batch_size: int = 4, stop=None, axes: str | None = None) -> np.ndarray:
+                batch_size: int = 4, stop=None, axes: str | None = None, volume_mode: str = "slices",
+                anisotropy: float | None = None) -> np.ndarray:
         """Probability of foreground for every pixel.
 
         Parameters
@@ -132,6 +137,16 @@ class TrainedModel:
         axes : str, optional
             The image's axes (``"TZYX"``...), when known: a model trained with volumes treats the
             last three axes as one volume unless the third-last is known not to be Z.
+        volume_mode : {"slices", "ortho"}
+            ``"slices"`` (default): every 2D slice over the last two axes is predicted alone.
+            ``"ortho"``: the last three axes are a ZYX volume (leading axes such as T are looped
+            over), preprocessed as one and predicted from its xy, xz and yz planes, averaged
+            (:func:`~.ortho.predict_planes`); calibrated models then calibrate each combined
+            volume. Needs 3D data or more, a single-class model, and a third-last axis that
+            ``axes`` (when given, one letter per axis) calls Z.
+        anisotropy : float, optional
+            For ``"ortho"``: z step / xy pixel size (e.g. 0.25 / 0.0655 = 3.8). None means 1.0
+            (isotropic voxels). Ignored by ``"slices"``.
 
         Returns
         -------
@@ -147,6 +162,10 @@ class TrainedModel:
         arr = np.asarray(image)
         if arr.ndim < 2:
             raise ValueError(f"predict needs at least 2D data, got shape {arr.shape}")
+        if volume_mode not in VOLUME_MODES:
+            raise ValueError(f"unknown volume_mode {volume_mode!r}; use one of {', '.join(VOLUME_MODES)}")
+        if volume_mode == "ortho":
+            return self._predict_ortho(arr, device, tile, overlap, batch_size, stop, axes, anisotropy)
         dev = resolve_device(device).device if isinstance(device, str) else device
         self.net.to(dev)
         spec = self.config.get("preprocess", {})
@@ -163,8 +182,38 @@ class TrainedModel:
         stacked = np.stack(outs, axis=1)  # (C, n_slices, H, W)
         return stacked.reshape((stacked.shape[0],) + arr.shape).astype(np.float32, copy=False)
 
+    def _predict_ortho(self, arr: np.ndarray, device, tile: int, overlap: int, batch_size: int, stop,
+                       axes: str | None, anisotropy: float | None) -> np.ndarray:
+        """:meth:`predict` with ``volume_mode="ortho"`` (arguments checked there, except these)."""
+        from ..device import resolve_device
+        from ..progress import oom_advice
+        from .ortho import check_anisotropy, predict_planes
+        from .tiling import predict_tiled
+
+        if arr.ndim < 3:
+            raise ValueError(f"volume_mode='ortho' needs a z-stack (ZYX or more axes), got 2D shape {arr.shape}")
+        if axes and len(axes) == arr.ndim and axes[-3].upper() != "Z":
+            raise ValueError(f"volume_mode='ortho' needs Z as the third-last axis; the image's axes are {axes!r}")
+        if self.classes != 1:
+            raise ValueError(f"volume_mode='ortho' supports single-class models; this one has {self.classes} classes")
+        aniso = 1.0 if anisotropy is None else check_anisotropy(anisotropy)
+        dev = resolve_device(device).device if isinstance(device, str) else device
+        self.net.to(dev)
+        spec = self.config.get("preprocess", {})
+
+        def plane(p: np.ndarray) -> np.ndarray:
+            return predict_tiled(self.net, p, tile, overlap, batch_size, dev, stop)
+
+        out = np.empty(arr.shape, np.float32)
+        flat = out.reshape((-1,) + arr.shape[-3:])
+        with oom_advice(str(dev), batch_size=batch_size, tile=tile):
+            for i, block in enumerate(blocks(arr, True)):  # ZYX volumes, each preprocessed as one
+                x, score = preprocess(block, spec, "both")
+                flat[i] = self._postprocess(predict_planes(plane, x, aniso, stop), score)
+        return out
+
     def _postprocess(self, prob: np.ndarray, image: np.ndarray) -> np.ndarray:
-        """Map one slice's probability before it is returned (identity; iGTT models calibrate)."""
+        """Map one slice's, or volume's, probability before it is returned (identity; iGTT models calibrate)."""
         return prob
 
     def save(self, path) -> Path:
