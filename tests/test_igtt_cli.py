@@ -162,3 +162,26 @@ def test_train_on_some_time_points_and_segment_every_one(tmp_path, capsys):
     assert all(mask.data[t].any() for t in range(4))  # every time point segmented, trained on or not
     assert main(["igtt", str(movie), "--out", str(tmp_path / "p"), "--train-frames", "0,7", *TINY]) == 2
     assert "--train-frames 0,7: the file has 4 time points (0-3)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_predict_ortho_uses_the_files_anisotropy(igtt_run, monkeypatch):
+    from napari_metastructures.core.training.model import TrainedModel
+
+    code, tmp, out = igtt_run
+    stack = write_tiff(tmp / "zstack.tif", _image((12, 48, 64), 7), scale=(0.5, 0.2, 0.2), axes="ZYX")
+    seen = []
+    original = TrainedModel.predict
+
+    def spy(self, image, *args, **kwargs):
+        seen.append((kwargs.get("volume_mode"), kwargs.get("anisotropy")))
+        return original(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(TrainedModel, "predict", spy)
+    out2 = tmp / "ortho"
+    assert main(["predict", "--model", str(tmp / "model.pt"), str(stack), str(tmp / "cell_a.tif"), "--out",
+                 str(out2), "--device", "cpu", "--tile", "64", "--volume", "ortho"]) == 0
+    assert seen[0] == ("ortho", pytest.approx(2.5)) and seen[1] == (None, None)  # 2D input: plain planes
+    ortho = read_image(out2 / "zstack_prob.tif").data
+    assert ortho.shape == (12, 48, 64) and 0 <= ortho.min() and ortho.max() <= 1
+    assert json.loads((out2 / "run.json").read_text())["params"]["volume"] == "ortho"

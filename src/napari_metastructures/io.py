@@ -53,6 +53,13 @@ class ImageFile:
 
         return pixel_size_um(self.scale, [self.metadata.get("unit")] * len(self.scale))
 
+    @property
+    def anisotropy(self) -> float:
+        """z step / pixel size (1.0 without a Z axis or without sizes): how ortho planes resample z."""
+        if "Z" not in (self.axes or "") or self.pixel_size_um is None:
+            return 1.0
+        return float(self.scale[self.axes.index("Z")]) / self.pixel_size_um
+
 
 def with_axes(image: ImageFile, axes: str | None) -> ImageFile:
     """``image`` with the axes the user gave (``--axes``) instead of the file's; None keeps them."""

@@ -22,6 +22,14 @@ class PredictSettings:
     overlap: int = 32
     batch_size: int = 4
     axes: str | None = None  # the user's axes for every input (--axes), instead of each file's
+    volume: str = "slices"  # "slices" or "ortho" (z-stacks: xy, xz and yz planes, z resampled by the file)
+
+
+def volume_args(image, volume: str) -> dict:
+    """``predict`` keywords for ``volume`` on ``image`` (an ImageFile): ortho only where it has a Z axis."""
+    if volume == "ortho" and "Z" in (image.axes or ""):
+        return {"volume_mode": "ortho", "anisotropy": image.anisotropy}
+    return {}
 
 
 def write_pair(out: Path, stem: str, image, prob, params: dict) -> list[str]:
@@ -94,7 +102,7 @@ def segment_file(job: Job, model, out: Path, settings: PredictSettings, params: 
         image = with_axes(read_image(job.source), settings.axes)
         check_image(image.data, name=job.source.name)
         prob = model.predict(image.data, settings.device, settings.tile, settings.overlap, settings.batch_size,
-                             stop=stop, axes=image.axes)
+                             stop=stop, axes=image.axes, **volume_args(image, settings.volume))
         written = write_pair(out, job.stem, image, prob, params)
     except (StopRequested, KeyboardInterrupt):
         raise

@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scope", choices=["auto", "volume", "slice"],
                    help="auto (default): a z-stack is one volume (normalised and thresholded as one; each "
                         "time point alone; a TYX time-lapse per frame); volume; slice: every 2D plane alone")
+    p.add_argument("--volume", choices=["slices", "ortho"], default="slices",
+                   help="how z-stacks are predicted: slices (default; xy planes) or ortho (xy, xz and yz planes "
+                        "of the same network, z resampled by the file's z step / pixel size, averaged)")
     p.add_argument("--axes", metavar="AXES",
                    help="the inputs' axes, e.g. TZYX or ZYX, instead of what each file says (T time, Z depth); "
                         "recorded in run.json")
@@ -202,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     header = {
         "command": "igtt", "version": __version__, "seed": args.seed,
         "device": {"requested": args.device, "used": choice.device, "name": choice.name, "reason": choice.reason},
-        "params": cfg.to_dict(), "sizes": {**cfg.sizes(), "reason": unit.reason},
+        "params": {**cfg.to_dict(), "volume": args.volume}, "sizes": {**cfg.sizes(), "reason": unit.reason},
         "structure": model.config.get("structure"),
         "trained_on": [{"path": str(job.source), "stem": job.stem, "shape": list(f.data.shape),
                         "dtype": str(f.data.dtype), "scale": list(f.scale), "axes": f.axes,
@@ -216,8 +219,8 @@ def run(args: argparse.Namespace) -> int:
         _print_record(record)
     trained = set()
     for (job, f), prob in zip(files, probs):
-        if frames[job.stem] is not None:
-            continue  # trained on some time points: segmented whole below, with the rest
+        if frames[job.stem] is not None or (args.volume == "ortho" and "Z" in (f.axes or "")):
+            continue  # trained on some time points, or to be predicted in ortho planes: below, with the rest
         t = time.perf_counter()
         try:
             written = write_pair(out, job.stem, f, prob, params)
@@ -231,7 +234,8 @@ def run(args: argparse.Namespace) -> int:
         trained.add(job.stem)
     del files, probs  # the rest stream one file at a time
     rest = [j for j in jobs if j.stem not in trained and j.stem not in {r["stem"] for r in bad}]
-    settings = PredictSettings(choice.device, cfg.tile, cfg.overlap, cfg.predict_batch, axes=args.axes)
+    settings = PredictSettings(choice.device, cfg.tile, cfg.overlap, cfg.predict_batch, axes=args.axes,
+                               volume=args.volume)
     run_serial(rest, model, out, settings, params, log, on_record=_print_record)
     if args.save_model:
         log.extra["saved_model"] = str(model.save(args.save_model))

@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, default=256, help="tile size in px (default 256)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in px (default 32)")
     p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default 4)")
+    p.add_argument("--volume", choices=["slices", "ortho"], default="slices",
+                   help="how z-stacks are predicted: slices (default; xy planes) or ortho (xy, xz and yz planes "
+                        "of the same network, z resampled by the file's z step / pixel size, averaged)")
     p.add_argument("--axes", metavar="AXES",
                    help="the inputs' axes, e.g. TZYX or ZYX, instead of what each file says (T time, Z depth)")
     dist = p.add_argument_group("scale-out (needs the [distributed] extra)")
@@ -75,14 +78,16 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{Path(args.model).name}: a {model.classes}-class model; predict writes "
                          "binary masks and needs a one-class model.")
     jobs = expand_inputs(args.images)
-    settings = PredictSettings(choice.device, args.tile, args.overlap, args.batch_size, axes=args.axes)
+    settings = PredictSettings(choice.device, args.tile, args.overlap, args.batch_size, axes=args.axes,
+                               volume=args.volume)
     params = {"method": "predict", "model": str(args.model), "version": __version__}
     header = {
         "command": "predict", "version": __version__, "model": str(args.model),
         "model_version": model.version, "model_config": model.config,
         "device": {"requested": args.device, "used": choice.device, "name": choice.name},
         "params": {"tile": args.tile, "overlap": args.overlap, "batch_size": args.batch_size,
-                   "skip_existing": args.skip_existing, "axes": args.axes},
+                   "skip_existing": args.skip_existing, "axes": args.axes,
+                   "volume": args.volume},
         "machine": f"{platform.node()} {platform.machine()}",
     }
     log = RunLog(out / "run.json", header, jobs)
