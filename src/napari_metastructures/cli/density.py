@@ -6,6 +6,7 @@ classes (pixel size kept, parameters in a JSON sidecar), and prints a JSON summa
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from ..core import jsonsafe
@@ -43,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
     src = read_image(args.labels)
     labels = check_labels(src.data, name=args.labels)
     classes = args.classes if args.classes else label_classes(labels, args.ignore_value, name=args.labels)
+    if not (math.isfinite(args.bandwidth) and args.bandwidth >= 0):
+        raise InputError(f"--bandwidth {args.bandwidth:g}: use a number, 0 or more.")
     unit = choose_unit(args.unit, [src.pixel_size_um], [str(args.labels)])
     h = int(round(to_pixels(args.bandwidth, unit.pixel_size)))
-    if args.bandwidth < 0:
-        raise InputError(f"--bandwidth {args.bandwidth:g}: use 0 or more.")
     maps = density_map(labels, h, kernel=args.kernel, classes=classes,
                        normalize=args.normalize, ignore_value=args.ignore_value, name=args.labels)
     params = {"kind": "density", "source": str(args.labels), "bandwidth": h, "bandwidth_set": args.bandwidth,
