@@ -185,3 +185,14 @@ def test_predict_ortho_uses_the_files_anisotropy(igtt_run, monkeypatch):
     ortho = read_image(out2 / "zstack_prob.tif").data
     assert ortho.shape == (12, 48, 64) and 0 <= ortho.min() and ortho.max() <= 1
     assert json.loads((out2 / "run.json").read_text())["params"]["volume"] == "ortho"
+    # the default (auto) predicts z-stacks in ortho planes and says so per file; slices turns it off
+    seen.clear()
+    assert main(["predict", "--model", str(tmp / "model.pt"), str(stack), "--out", str(tmp / "auto"),
+                 "--device", "cpu", "--tile", "64"]) == 0
+    assert seen == [("ortho", pytest.approx(2.5))]
+    assert json.loads((tmp / "auto" / "run.json").read_text())["files"][0]["volume"] == "ortho"
+    seen.clear()
+    assert main(["predict", "--model", str(tmp / "model.pt"), str(stack), "--out", str(tmp / "sl"),
+                 "--device", "cpu", "--tile", "64", "--volume", "slices"]) == 0
+    assert seen == [(None, None)]
+    assert json.loads((tmp / "sl" / "run.json").read_text())["files"][0]["volume"] == "slices"

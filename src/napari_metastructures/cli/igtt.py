@@ -48,9 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scope", choices=["auto", "volume", "slice"],
                    help="auto (default): a z-stack is one volume (normalised and thresholded as one; each "
                         "time point alone; a TYX time-lapse per frame); volume; slice: every 2D plane alone")
-    p.add_argument("--volume", choices=["slices", "ortho"], default="slices",
-                   help="how z-stacks are predicted: slices (default; xy planes) or ortho (xy, xz and yz planes "
-                        "of the same network, z resampled by the file's z step / pixel size, averaged)")
+    p.add_argument("--volume", choices=["auto", "slices", "ortho"], default="auto",
+                   help="how z-stacks are predicted: auto (default): ortho for files with a Z axis, slices "
+                        "otherwise; slices: xy planes only (about 8x faster); ortho: xy, xz and yz planes of the "
+                        "same network, z resampled by the file's z step / pixel size, averaged (docs/igtt.md)")
     p.add_argument("--axes", metavar="AXES",
                    help="the inputs' axes, e.g. TZYX or ZYX, instead of what each file says (T time, Z depth); "
                         "recorded in run.json")
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import __version__
     from ..batch import PredictSettings, RunLog, expand_inputs, run_serial, write_pair
-    from ..batch.segment import failed
+    from ..batch.segment import failed, volume_args
     from ..core.device import resolve_device
     from ..core.igtt.engine import train
     from ..core.progress import drain
@@ -219,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         _print_record(record)
     trained = set()
     for (job, f), prob in zip(files, probs):
-        if frames[job.stem] is not None or (args.volume == "ortho" and "Z" in (f.axes or "")):
+        if frames[job.stem] is not None or volume_args(f, args.volume):
             continue  # trained on some time points, or to be predicted in ortho planes: below, with the rest
         t = time.perf_counter()
         try:

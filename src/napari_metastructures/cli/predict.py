@@ -35,9 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, default=256, help="tile size in px (default 256)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in px (default 32)")
     p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default 4)")
-    p.add_argument("--volume", choices=["slices", "ortho"], default="slices",
-                   help="how z-stacks are predicted: slices (default; xy planes) or ortho (xy, xz and yz planes "
-                        "of the same network, z resampled by the file's z step / pixel size, averaged)")
+    p.add_argument("--volume", choices=["auto", "slices", "ortho"], default="auto",
+                   help="how z-stacks are predicted: auto (default): ortho for files with a Z axis, slices "
+                        "otherwise; slices: xy planes only (about 8x faster); ortho: xy, xz and yz planes of the "
+                        "same network, z resampled by the file's z step / pixel size, averaged (docs/igtt.md)")
     p.add_argument("--axes", metavar="AXES",
                    help="the inputs' axes, e.g. TZYX or ZYX, instead of what each file says (T time, Z depth)")
     dist = p.add_argument_group("scale-out (needs the [distributed] extra)")
