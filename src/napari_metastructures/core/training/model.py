@@ -20,7 +20,7 @@ import numpy as np
 from ... import __version__
 from .. import jsonsafe
 from ..atomic import atomic_write_bytes
-from .data import as_slices, blocks, preprocess, volume_scope
+from .data import as_slices, preprocess, volume_scope
 from .settings import ARCHS
 
 FORMAT = "napari-metastructures-model"
@@ -117,16 +117,18 @@ class TrainedModel:
     def threshold(self) -> float:
         return float(self.config.get("threshold", 0.5))
 
-    def predict(self, image: np.ndarray, device="auto", tile: int = 256, overlap: int = 32,
+    def predict(self, image, device="auto", tile: int = 256, overlap: int = 32,
                 batch_size: int = 4, stop=None, axes: str | None = None, volume_mode: str = "slices",
-                anisotropy: float | None = None) -> np.ndarray:
+                anisotropy: float | None = None, out=None):
         """Probability of foreground for every pixel.
 
         Parameters
         ----------
-        image : ndarray
+        image : array-like
             2D image, or nD (3D stack, time-lapse...) predicted slice by slice over the last two axes.
-            Raw intensities: the model's preprocessing is applied here.
+            Raw intensities: the model's preprocessing is applied here. numpy, dask, zarr or any
+            array with ``shape``, ``dtype`` and slicing: one block (a 2D slice, or a ZYX volume for
+            volume preprocessing and ``"ortho"``) is read at a time (:func:`..lazy.read_block`).
         device : str
             ``auto``, ``cuda``, ``cuda:i``, ``mps`` or ``cpu``.
         tile, overlap, batch_size : int
@@ -147,52 +149,61 @@ class TrainedModel:
         anisotropy : float, optional
             For ``"ortho"``: z step / xy pixel size (e.g. 0.25 / 0.0655 = 3.8). None means 1.0
             (isotropic voxels). Ignored by ``"slices"``.
+        out : array, optional
+            Where to write the result, block by block: a float32 numpy or zarr array of the
+            image's shape (e.g. from :func:`..lazy.output_array`); it is returned. One-class
+            models only. None: a new numpy array.
 
         Returns
         -------
-        ndarray
+        ndarray (or ``out``)
             float32 in [0, 1], the input's shape; multi-class models add a leading class axis.
             iGTT models (:class:`~..igtt.model.IgttModel`) return the calibrated map: the chosen
             threshold candidate of each 2D slice, or each volume, is exactly ``> 0.5``.
         """
         from ..device import resolve_device
+        from ..lazy import block_indices, read_block
         from ..progress import oom_advice
         from .tiling import predict_tiled
 
-        arr = np.asarray(image)
-        if arr.ndim < 2:
-            raise ValueError(f"predict needs at least 2D data, got shape {arr.shape}")
+        arr = image if hasattr(image, "shape") and hasattr(image, "__getitem__") else np.asarray(image)
+        shape = tuple(int(n) for n in arr.shape)
+        if len(shape) < 2:
+            raise ValueError(f"predict needs at least 2D data, got shape {shape}")
         if volume_mode not in VOLUME_MODES:
             raise ValueError(f"unknown volume_mode {volume_mode!r}; use one of {', '.join(VOLUME_MODES)}")
+        if out is not None:
+            _check_out(out, shape, self.classes)
         if volume_mode == "ortho":
-            return self._predict_ortho(arr, device, tile, overlap, batch_size, stop, axes, anisotropy)
+            return self._predict_ortho(arr, device, tile, overlap, batch_size, stop, axes, anisotropy, out)
         dev = resolve_device(device).device if isinstance(device, str) else device
         self.net.to(dev)
         spec = self.config.get("preprocess", {})
-        volume = self.classes == 1 and volume_scope(spec.get("scope"), arr.ndim, axes)
-        outs = []
+        volume = self.classes == 1 and volume_scope(spec.get("scope"), len(shape), axes)
+        if out is None:
+            out = np.empty(shape if self.classes == 1 else (self.classes,) + shape, np.float32)
+        lead = () if self.classes == 1 else (slice(None),)  # multi-class: the class axis comes first
         with oom_advice(str(dev), batch_size=batch_size, tile=tile):
-            for block in blocks(arr, volume):  # 2D slices, or volumes preprocessed as one
-                x, score = preprocess(block, spec, "both")  # network input, image that judges candidates
+            for idx in block_indices(shape, 3 if volume else 2):  # 2D slices, or volumes preprocessed as one
+                x, score = preprocess(read_block(arr, idx), spec, "both")  # network input, image judging candidates
                 probs = [predict_tiled(self.net, sl, tile, overlap, batch_size, dev, stop) for sl in as_slices(x)]
                 prob = self._postprocess(np.stack(probs) if x.ndim > 2 else probs[0], score)
-                outs += as_slices(prob) if x.ndim > 2 else [prob]
-        if self.classes == 1:
-            return np.stack(outs).reshape(arr.shape).astype(np.float32, copy=False)
-        stacked = np.stack(outs, axis=1)  # (C, n_slices, H, W)
-        return stacked.reshape((stacked.shape[0],) + arr.shape).astype(np.float32, copy=False)
+                out[lead + idx] = prob
+        return out
 
-    def _predict_ortho(self, arr: np.ndarray, device, tile: int, overlap: int, batch_size: int, stop,
-                       axes: str | None, anisotropy: float | None) -> np.ndarray:
+    def _predict_ortho(self, arr, device, tile: int, overlap: int, batch_size: int, stop,
+                       axes: str | None, anisotropy: float | None, out=None):
         """:meth:`predict` with ``volume_mode="ortho"`` (arguments checked there, except these)."""
         from ..device import resolve_device
+        from ..lazy import block_indices, read_block
         from ..progress import oom_advice
         from .ortho import check_anisotropy, predict_planes
         from .tiling import predict_tiled
 
-        if arr.ndim < 3:
-            raise ValueError(f"volume_mode='ortho' needs a z-stack (ZYX or more axes), got 2D shape {arr.shape}")
-        if axes and len(axes) == arr.ndim and axes[-3].upper() != "Z":
+        shape = tuple(int(n) for n in arr.shape)
+        if len(shape) < 3:
+            raise ValueError(f"volume_mode='ortho' needs a z-stack (ZYX or more axes), got 2D shape {shape}")
+        if axes and len(axes) == len(shape) and axes[-3].upper() != "Z":
             raise ValueError(f"volume_mode='ortho' needs Z as the third-last axis; the image's axes are {axes!r}")
         if self.classes != 1:
             raise ValueError(f"volume_mode='ortho' supports single-class models; this one has {self.classes} classes")
@@ -204,12 +215,12 @@ class TrainedModel:
         def plane(p: np.ndarray) -> np.ndarray:
             return predict_tiled(self.net, p, tile, overlap, batch_size, dev, stop)
 
-        out = np.empty(arr.shape, np.float32)
-        flat = out.reshape((-1,) + arr.shape[-3:])
+        if out is None:
+            out = np.empty(shape, np.float32)
         with oom_advice(str(dev), batch_size=batch_size, tile=tile):
-            for i, block in enumerate(blocks(arr, True)):  # ZYX volumes, each preprocessed as one
-                x, score = preprocess(block, spec, "both")
-                flat[i] = self._postprocess(predict_planes(plane, x, aniso, stop), score)
+            for idx in block_indices(shape, 3):  # ZYX volumes, each preprocessed as one
+                x, score = preprocess(read_block(arr, idx), spec, "both")
+                out[idx] = self._postprocess(predict_planes(plane, x, aniso, stop), score)
         return out
 
     def _postprocess(self, prob: np.ndarray, image: np.ndarray) -> np.ndarray:
@@ -258,6 +269,16 @@ class TrainedModel:
         net.to(device)
         net.eval()
         return cls(net, config, payload.get("version", "?"), json.loads(payload.get("history", "[]")))
+
+
+def _check_out(out, shape: tuple, classes: int) -> None:
+    """``predict(out=...)`` must be a float32 array of the image's shape, for a one-class model."""
+    if classes != 1:
+        raise ValueError(f"predict(out=...) needs a one-class model; this one has {classes} classes "
+                         "(leave out= out to get a numpy array with a class axis)")
+    if tuple(out.shape) != shape or np.dtype(out.dtype) != np.float32:
+        raise ValueError(f"predict(out=...) needs a float32 array of shape {shape}, "
+                         f"got {np.dtype(out.dtype)} {tuple(out.shape)}")
 
 
 def read_payload(path) -> dict:
