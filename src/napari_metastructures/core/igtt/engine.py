@@ -4,7 +4,8 @@ Each epoch (paper, with our documented choices):
 
 1. Choose a threshold candidate of the current prediction P for every image
    (:mod:`.candidates`), with polarity from the image.
-2. Refine it with EMS (:mod:`.ems`) into the pseudo-labels Y* (skipped when ``use_ems=False``).
+2. Refine it with EMS (:mod:`.ems`) into the pseudo-labels Y* (skipped when ``use_ems=False``);
+   a volume (``scope="volume"``) is refined as one: 3D skeleton, shifts in z, y and x.
 3. Train on random crops against Y* with ``L = L_DMI + L_IoU`` (:mod:`.dmi`).
 4. Predict P on the whole images (tiled) for the next epoch and for the preview.
 
@@ -101,13 +102,28 @@ def start_probs(pres: list, cfg: IgttConfig) -> list | None:
             for x in pres]
 
 
-def pseudo_labels(masks: list, cfg: IgttConfig, rng: np.random.Generator, structure: str = "network") -> list:
-    """Y* from candidate masks: EMS-refined for the resolved ``structure`` ("network" or "objects"),
-    or the masks themselves when ``use_ems`` is off."""
-    if cfg.use_ems:
-        return [ems(m, rng, cfg.ems_radius, cfg.ems_keep, EMS_REGION[structure]).astype(np.float32)
-                for m in masks]
-    return [np.asarray(m, np.float32) for m in masks]
+def _units(masks: list, groups: list | None) -> list:
+    """Per volume its slices stacked (Z, Y, X); a volume of one slice stays 2D."""
+    if not groups:
+        return list(masks)
+    return [np.stack(ms) if len(ms) > 1 else ms[0] for ms in _split(masks, groups)]
+
+
+def pseudo_labels(masks: list, cfg: IgttConfig, rng: np.random.Generator, structure: str = "network",
+                  groups: list | None = None, anisotropy: list | None = None) -> list:
+    """Y* from candidate masks (one per 2D slice): EMS-refined for the resolved ``structure``
+    ("network" or "objects"), or the masks themselves when ``use_ems`` is off. With ``groups``
+    (slices per volume) each volume is refined as one 3D mask, its z shifts set by its
+    ``anisotropy`` (z step / pixel size, None: unknown; see :func:`.ems.z_radius`)."""
+    if not cfg.use_ems:
+        return [np.asarray(m, np.float32) for m in masks]
+    units = _units(masks, groups)
+    anis = anisotropy if anisotropy is not None else [None] * len(units)
+    out = []
+    for m, a in zip(units, anis):
+        y = ems(m, rng, cfg.ems_radius, cfg.ems_keep, EMS_REGION[structure], anisotropy=a).astype(np.float32)
+        out += list(y) if y.ndim == 3 else [y]
+    return out
 
 
 def first_structure(cfg: IgttConfig) -> str:
@@ -116,20 +132,22 @@ def first_structure(cfg: IgttConfig) -> str:
 
 
 def epoch_targets(choices: list | None, probs: list | None, pres: list, cfg: IgttConfig,
-                  rng: np.random.Generator, structure: str) -> tuple:
+                  rng: np.random.Generator, structure: str, groups: list | None = None,
+                  anisotropy: list | None = None) -> tuple:
     """``(candidate masks or None, pseudo-labels)`` of an epoch: all zeros before any candidate
-    (a black start), else the chosen candidates refined for ``structure``."""
+    (a black start), else the chosen candidates refined for ``structure`` (volumes as one)."""
     if choices is None:
         return None, [np.zeros(x.shape, np.float32) for x in pres]
     masks = [c.mask(p).astype(bool) for c, p in zip(choices, probs)]
-    return masks, pseudo_labels(masks, cfg, rng, structure)
+    return masks, pseudo_labels(masks, cfg, rng, structure, groups, anisotropy)
 
 
-def first_targets(pres: list, cfg: IgttConfig, rng: np.random.Generator, groups: list | None = None) -> list:
+def first_targets(pres: list, cfg: IgttConfig, rng: np.random.Generator, groups: list | None = None,
+                  anisotropy: list | None = None) -> list:
     """The first epoch's pseudo-labels for preprocessed images, as :class:`IgttTask` makes them."""
     probs = start_probs(pres, cfg)
     choices = None if probs is None else _choose(probs, pres, cfg, groups)
-    return epoch_targets(choices, probs, pres, cfg, rng, first_structure(cfg))[1]
+    return epoch_targets(choices, probs, pres, cfg, rng, first_structure(cfg), groups, anisotropy)[1]
 
 
 def local_window(vols: list, pres: list, spec: dict, cfg: IgttConfig, groups: list | None = None) -> tuple:
@@ -189,6 +207,17 @@ def first_candidates(images, config: IgttConfig | None = None, axes: list | None
     return _regroup(masks, [im.shape for im in imgs])
 
 
+def volume_anisotropy(imgs: list, axes: list | None, cfg: IgttConfig, anisotropy) -> list:
+    """Per volume (in :func:`prepare`'s order) its z step / pixel size: ``anisotropy`` is one value
+    for every image, one per image, or None (unknown)."""
+    axes = list(axes) if axes is not None else [None] * len(imgs)
+    per_image = list(anisotropy) if isinstance(anisotropy, (list, tuple)) else [anisotropy] * len(imgs)
+    if len(per_image) != len(imgs):
+        raise InputError(f"{len(per_image)} anisotropy values for {len(imgs)} images.")
+    return [a for im, ax, a in zip(imgs, axes, per_image)
+            for _ in blocks(im, volume_scope(cfg.scope, im.ndim, ax))]
+
+
 def _regroup(slices: list, shapes: list) -> list:
     out, i = [], 0
     for shape in shapes:
@@ -203,10 +232,12 @@ class IgttTask:
     the prediction of every image after each epoch (which gives the next pseudo-labels)."""
 
     def __init__(self, net, pres: list, shapes: list, cfg: IgttConfig, rng: np.random.Generator, device,
-                 model: IgttModel, groups: list | None = None, scores: list | None = None) -> None:
+                 model: IgttModel, groups: list | None = None, scores: list | None = None,
+                 anisotropy: list | None = None) -> None:
         self.net, self.pres, self.shapes, self.cfg, self.dev, self.model = net, pres, shapes, cfg, device, model
         self.scores = pres if scores is None else scores  # images that judge candidates (and make P0)
-        self.groups = groups or [1] * len(pres)  # 2D slices per volume (one candidate each)
+        self.groups = groups or [1] * len(pres)  # 2D slices per volume (one candidate, one EMS each)
+        self.anisotropy = anisotropy  # per volume: z step / pixel size (None: unknown)
         self.sampler = CropSampler(pres, None, crop=cfg.crop, seed=rng.spawn(1)[0])
         self.ems_rng = rng.spawn(1)[0]
         self.probs = start_probs(self.scores, cfg)
@@ -225,7 +256,8 @@ class IgttTask:
     def start_epoch(self, epoch: int) -> None:
         self.outputs = None  # the weights move on from the last prediction
         structure = first_structure(self.cfg) if self.decided is None else self.decided.structure
-        self.masks, targets = epoch_targets(self.choices, self.probs, self.pres, self.cfg, self.ems_rng, structure)
+        self.masks, targets = epoch_targets(self.choices, self.probs, self.pres, self.cfg, self.ems_rng, structure,
+                                            self.groups, self.anisotropy)
         self.fraction = 0.0 if self.masks is None else float(
             sum(m.sum() for m in self.masks) / sum(m.size for m in self.masks))
         self.sampler.set_targets(targets)
@@ -246,6 +278,11 @@ class IgttTask:
         return (cfg.dmi_weight * dmi_loss(p, y, signed=cfg.signed_dmi)
                 + cfg.iou_weight * soft_iou_loss(p, y, squared_union=cfg.squared_union))
 
+    def _pooled_anisotropy(self) -> float | None:
+        """The volumes' anisotropy for the structure choice: their common value, else None (unknown)."""
+        values = set(self.anisotropy or [None])
+        return values.pop() if len(values) == 1 else None
+
     def finish_epoch(self, epoch: int, losses: list, started: float, stop: StopFn) -> tuple:
         cfg = self.cfg
         with oom_advice(str(self.dev), cfg.predict_batch, cfg.tile):  # polls stop between tile batches
@@ -255,7 +292,8 @@ class IgttTask:
         new_choices = _choose(self.probs, self.scores, cfg, self.groups)
         new_masks = [c.mask(p).astype(bool) for c, p in zip(new_choices, self.probs)]
         if self.decided is None and (self.masks is not None or epoch > 1):  # once, from a trained prediction
-            self.decided = choose_structure(cfg.structure, new_masks, cfg.ems_radius)
+            self.decided = choose_structure(cfg.structure, _units(new_masks, self.groups), cfg.ems_radius,
+                                            self._pooled_anisotropy())
             self.model.config["structure"] = self.decided.as_dict()
             notes.append(f"structure: {self.decided.structure} ({self.decided.reason})")
         self.choices = new_choices
@@ -281,7 +319,7 @@ class IgttTask:
 
 def train(images, config: IgttConfig | None = None, seed: int = 0, device: str = "auto",
           stop: Callable[[], bool] | None = None,
-          axes: list | None = None) -> Generator[EpochResult, None, TrainResult]:
+          axes: list | None = None, anisotropy=None) -> Generator[EpochResult, None, TrainResult]:
     """Train iGTT on one or many images (no labels). A generator.
 
     Parameters
@@ -301,6 +339,9 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
     axes : list of str or None, optional
         Per image, its axes (``"TZYX"``...) when known. With ``scope="auto"`` a stack is one volume
         (normalised and thresholded as one) unless its third-last axis is known not to be Z.
+    anisotropy : float, list of float or None, optional
+        z step / pixel size of the volumes (one value, or one per image); it sets EMS's z shift
+        radius (:func:`.ems.z_radius`). None: unknown (no z shifts). Unused for 2D data.
 
     Yields
     ------
@@ -332,7 +373,9 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
                     "seed": int(seed),
                     "device": choice.device, "device_name": choice.name}
     model = IgttModel(net, model_config, __version__, [])
-    task = IgttTask(net, pres, shapes, cfg, rng, dev, model, groups, scores)
+    anis = volume_anisotropy(imgs, axes, cfg, anisotropy)
+    model.config["ems"] = {"volumes": "3d", "anisotropy": anis} if any(n > 1 for n in groups) else {"volumes": None}
+    task = IgttTask(net, pres, shapes, cfg, rng, dev, model, groups, scores, anis)
     schedule = Schedule(cfg.epochs, task.steps(), cfg.batch_size, cfg.crop, cfg.optimizer_dict())
     stopped = yield from run_epochs(net, task, schedule, dev, random, stop)
     outputs = task.outputs
@@ -342,8 +385,9 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
 
 def run(images, config: IgttConfig | None = None, seed: int = 0, device: str = "auto",
         stop: Callable[[], bool] | None = None,
-        on_epoch: Callable[[EpochResult], None] | None = None, axes: list | None = None) -> TrainResult:
+        on_epoch: Callable[[EpochResult], None] | None = None, axes: list | None = None,
+        anisotropy=None) -> TrainResult:
     """Run :func:`train` to the end (or the stop request) and return its :class:`TrainResult`."""
     from ..progress import drain
 
-    return drain(train(images, config, seed, device, stop, axes), on_epoch)
+    return drain(train(images, config, seed, device, stop, axes, anisotropy), on_epoch)
