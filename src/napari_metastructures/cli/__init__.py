@@ -8,7 +8,7 @@ import sys
 from .. import __version__
 
 #: Subcommand modules, each with ``register(subparsers)`` that sets ``func(args) -> int``.
-SUBCOMMANDS = ["view", "demo", "noise", "density", "igtt", "predict", "baseline", "evaluate", "study",
+SUBCOMMANDS = ["view", "demo", "noise", "density", "igtt", "train", "predict", "baseline", "evaluate", "study",
                "export_bioimageio"]
 
 

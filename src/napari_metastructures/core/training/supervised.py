@@ -310,6 +310,7 @@ def train_supervised(
     device: str = "auto",
     stop: StopFn = None,
     evaluate: Callable[[TrainedModel], dict] | None = None,
+    init: tuple | None = None,
 ) -> Generator[EpochResult, None, TrainResult]:
     """Train a segmentation network on images and (noisy, sparse) labels; yield one record per epoch.
 
@@ -330,6 +331,9 @@ def train_supervised(
         after the last completed batch.
     evaluate : callable, optional
         ``evaluate(model) -> dict`` called after every epoch; its numbers go to ``EpochResult.extra``.
+    init : (path, part), optional
+        Start from a saved model's weights: ``part`` is ``"all"`` or ``"encoder"`` (the decoder
+        starts fresh); see :mod:`.warm_start`. Recorded as ``config["init"]``.
 
     Yields
     ------
@@ -371,6 +375,13 @@ def train_supervised(
     with random.active():
         net = build_model(config.arch, config.encoder, config.encoder_depth, in_channels=1, classes=n_out,
                           decoder_channels=decoder)
+    started_from = None
+    if init is not None:
+        from .warm_start import apply_init
+
+        started_from = apply_init(net, init[0], init[1], {
+            "arch": config.arch, "encoder": config.encoder, "encoder_depth": int(config.encoder_depth),
+            "in_channels": 1, "classes": n_out, "decoder_channels": decoder})
     net.to(dev)
     sampler = CropSampler(x_slices, y_slices, crop=config.crop, seed=rng, augment=config.augment,
                           target_pad=_IGNORE)
@@ -388,6 +399,7 @@ def train_supervised(
         "device": choice.device,
         "device_reason": choice.reason,
         "steps_per_epoch": steps,
+        "init": started_from,
     }
     model = TrainedModel(net, model_config)
     task = SupervisedTask(images, model, sampler, config, (main_loss, warm_loss), dev, evaluate)
