@@ -1,6 +1,8 @@
 """Lazy inputs and outputs (core/lazy.py): block reads, zarr outputs, and predict(out=)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -235,3 +237,162 @@ def test_out_of_the_wrong_shape_or_dtype_is_refused(models):
     for bad in (np.empty((2, 64, 65), np.float32), np.empty(img.shape, np.float64)):
         with pytest.raises(ValueError, match="float32 array of shape"):
             models["trained"].predict(img, out=bad, **KW)
+
+
+# ---------------------------------------------------------------- lazy reading
+
+def test_read_image_lazy_tiff_reads_no_pixels_until_asked(tmp_path, monkeypatch):
+    import tifffile
+
+    from napari_metastructures import io
+
+    img = stack((3, 4, 40, 48)).astype(np.uint16)
+    path = io.write_tiff(tmp_path / "movie.tif", img, scale=(2.0, 0.5, 0.1, 0.1), axes="TZYX")
+    read = [0]  # bytes tifffile read from files
+    real = tifffile.FileHandle.read
+
+    def counted(self, *a, **k):
+        got = real(self, *a, **k)
+        read[0] += len(got)
+        return got
+
+    monkeypatch.setattr(tifffile.FileHandle, "read", counted)
+    plane = img[0, 0].nbytes
+    got = io.read_image(path, lazy=True)
+    assert lazy.is_lazy(got.data) and got.axes == "TZYX" and got.scale == pytest.approx((2.0, 0.5, 0.1, 0.1))
+    assert got.metadata["lazy"] and read[0] < plane  # the header only
+    lazy.check_image_lazy(got.data, name=path.name)  # uint16: layout only, no pixels
+    before = read[0]
+    assert before < plane
+    np.testing.assert_array_equal(lazy.read_block(got.data, (2, 1)), img[2, 1])
+    assert plane <= read[0] - before < 2 * plane  # that plane only
+    monkeypatch.setattr(io, "LAZY_ABOVE", img.nbytes - 1)
+    assert lazy.is_lazy(io.read_image(path, lazy="auto").data)
+    monkeypatch.setattr(io, "LAZY_ABOVE", img.nbytes)
+    assert isinstance(io.read_image(path, lazy="auto").data, np.ndarray)
+    with pytest.raises(Exception, match="movie.tif: .*limit"):
+        io.read_image(path, max_bytes=100)  # in memory: the limit still holds
+    assert lazy.is_lazy(io.read_image(path, max_bytes=100, lazy=True).data)
+
+
+def _ome_zarr(path, img, scale):
+    group = zarr.open_group(str(path), mode="w", **({"zarr_format": 2} if lazy._zarr_major() >= 3 else {}))
+    arr = group.create_array("0", shape=img.shape, chunks=(1, 1) + img.shape[-2:], dtype=img.dtype) \
+        if hasattr(group, "create_array") else group.create_dataset("0", shape=img.shape,
+                                                                     chunks=(1, 1) + img.shape[-2:], dtype=img.dtype)
+    arr[...] = img
+    group.attrs["multiscales"] = [{
+        "version": "0.4", "axes": [{"name": "t", "type": "time"}, {"name": "z", "type": "space", "unit": "micrometer"},
+                                   {"name": "y", "type": "space", "unit": "micrometer"},
+                                   {"name": "x", "type": "space", "unit": "micrometer"}],
+        "datasets": [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": list(scale)}, {"type": "translation", "translation": [0, 0, 5.0, 0]}]}]}]
+    return path
+
+
+def test_read_image_on_zarr_directories(tmp_path):
+    from napari_metastructures import io
+
+    img = stack((2, 3, 32, 40)).astype(np.uint16)
+    ome = _ome_zarr(tmp_path / "cells.zarr", img, (1.0, 0.3, 0.1, 0.1))
+    got = io.read_image(ome)
+    assert lazy.is_lazy(got.data) and got.axes == "TZYX" and got.name == "cells"
+    assert got.scale == pytest.approx((1.0, 0.3, 0.1, 0.1)) and got.translate == pytest.approx((0, 0, 5.0, 0))
+    assert got.pixel_size_um == pytest.approx(0.1) and got.anisotropy == pytest.approx(3.0)
+    np.testing.assert_array_equal(lazy.read_block(got.data, (1, 2)), img[1, 2])
+    plain = zarr_of(img[0])
+    plain_path = tmp_path / "plain.zarr"
+    z = lazy.output_array(img[0].shape, np.uint16, limit=0, store=plain_path)
+    z[...] = plain[...]
+    lazy.finish_store(z)
+    got = io.read_image(plain_path)
+    assert got.axes == "ZYX" and got.scale == (1.0, 1.0, 1.0)
+    assert isinstance(io.read_image(plain_path, lazy=False).data, np.ndarray)
+    (tmp_path / "junk.zarr").mkdir()
+    with pytest.raises(io.InputError, match="junk.zarr"):
+        io.read_image(tmp_path / "junk.zarr")
+    with pytest.raises(io.InputError, match="gone.zarr"):
+        io.read_image(tmp_path / "gone.zarr")
+
+
+def test_check_image_lazy_samples_planes_for_nan():
+    from napari_metastructures.core.validate import InputError
+
+    img = np.zeros((40, 16, 16), np.float32)
+    img[:, 3, 3] = np.nan
+    with pytest.raises(InputError, match="bad: contains NaN"):
+        lazy.check_image_lazy(da.from_array(img, chunks=(1, 16, 16)), name="bad")
+    c = Counting(np.zeros((40, 16, 16), np.float32))
+    lazy.check_image_lazy(c.data, budget_px=4 * 16 * 16)
+    assert c.reads == 4
+
+
+# ---------------------------------------------------------------- batch and command line
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    return tiny("igtt").save(tmp_path_factory.mktemp("m") / "tiny.pt")
+
+
+def test_batch_writes_zarr_above_the_limit_with_sidecars(tmp_path, model_file):
+    import json
+
+    from napari_metastructures.batch import is_complete, output_files
+    from napari_metastructures.cli import main
+    from napari_metastructures.io import read_image, write_tiff
+
+    img = stack((2, 3, 64, 64)).astype(np.uint16)
+    small = write_tiff(tmp_path / "small.tif", img[0, :1], scale=(0.5, 0.1, 0.1), axes="ZYX")
+    big = _ome_zarr(tmp_path / "big.zarr", img, (2.0, 0.3, 0.1, 0.1))
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00garbage")
+    out = tmp_path / "out"
+    # the limit sits between the small file's float32 output and the big one's
+    limit = str((img[0, :1].size * 4 + 1) / 1024**3)
+    code = main(["predict", "--model", str(model_file), str(small), str(bad), str(big), "--out", str(out),
+                 "--tile", "64", "--device", "cpu", "--volume", "slices", "--zarr-above", limit])
+    assert code == 1  # bad.tif failed, the others went on
+    assert (out / "small_prob.tif").is_file() and not (out / "small_prob.zarr").exists()
+    assert [p.name for p in output_files(out, "big")] == ["big_prob.zarr", "big_prob.json", "big_mask.zarr",
+                                                          "big_mask.json"]
+    assert is_complete(out, "big") and not list(out.glob("*.partial"))
+    prob, mask = read_image(out / "big_prob.zarr"), read_image(out / "big_mask.zarr")
+    assert prob.axes == mask.axes == "TZYX" and mask.layer_type == "labels"
+    assert prob.scale == pytest.approx((2.0, 0.3, 0.1, 0.1)) and mask.translate == pytest.approx((0, 0, 5.0, 0))
+    p, m = np.asarray(prob.data), np.asarray(mask.data)
+    assert m.dtype == np.uint8 and np.array_equal(m, (p > 0.5).astype(np.uint8))
+    model = IgttModel.load(model_file)
+    # same values as in memory (to float rounding: the command sets its own torch thread count)
+    np.testing.assert_allclose(p, model.predict(img, axes="TZYX", **KW), atol=1e-5)
+    side = json.loads((out / "big_mask.json").read_text())
+    assert side["axes"] == "TZYX" and side["params"]["method"] == "predict" and side["shape"] == [2, 3, 64, 64]
+    run = json.loads((out / "run.json").read_text())
+    rec = {r["stem"]: r for r in run["files"]}
+    assert [Path(o).name for o in rec["big"]["outputs"]] == ["big_prob.zarr", "big_mask.zarr"]
+    assert str(out / "big_mask.zarr") in run["outputs"] and run["params"]["zarr_above_bytes"] > 0
+    assert rec["bad"]["status"] == "failed" and rec["big"]["foreground"] == pytest.approx((p > 0.5).mean())
+
+
+def test_a_failed_prediction_leaves_no_zarr_store(tmp_path, model_file, monkeypatch):
+    from napari_metastructures.batch import expand_inputs
+    from napari_metastructures.batch.segment import PredictSettings, segment_file
+
+    img = stack((3, 64, 64)).astype(np.uint16)
+    z = _ome_zarr(tmp_path / "in.zarr", img[None], (1.0, 0.3, 0.1, 0.1))
+    model = IgttModel.load(model_file)
+    calls = []
+
+    def dies(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return np.zeros((64, 64), np.float32)
+
+    from napari_metastructures.core.training import tiling
+
+    monkeypatch.setattr(tiling, "predict_tiled", dies)
+    out = tmp_path / "out"
+    rec = segment_file(expand_inputs([z])[0], model, out, PredictSettings(tile=64, volume="slices", zarr_above=0),
+                       {"method": "predict"})
+    assert rec["status"] == "failed" and "boom" in rec["reason"]
+    assert not out.exists() or not any(out.iterdir())

@@ -75,15 +75,24 @@ def with_axes(image: ImageFile, axes: str | None) -> ImageFile:
 
 # ---------------------------------------------------------------- reading
 
-def read_image(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> ImageFile:
-    """Read a TIFF or OME-TIFF (2D to 5D) with its pixel size as scale.
+#: ``read_image(lazy="auto")`` reads files with more pixel bytes than this lazily (1 GiB).
+LAZY_ABOVE = 1 << 30
+
+
+def read_image(path: str | os.PathLike, max_bytes: int = MAX_BYTES, lazy: bool | str | None = None) -> ImageFile:
+    """Read a TIFF or OME-TIFF (2D to 5D), or a zarr array / OME-Zarr image, with its pixel size as scale.
 
     Parameters
     ----------
     path : str or PathLike
-        A ``.tif`` / ``.tiff`` / ``.ome.tif`` file.
+        A ``.tif`` / ``.tiff`` / ``.ome.tif`` file, or a ``.zarr`` directory (see :mod:`.zarr_io`).
     max_bytes : int
-        Refuse files whose pixel data would take more memory than this.
+        Refuse files whose pixel data would take more memory than this (not applied when lazy).
+    lazy : bool, "auto" or None
+        True: ``data`` is a dask array and no pixels are read until a slice of it is computed
+        (TIFF through tifffile's zarr store). "auto": lazy for files above :data:`LAZY_ABOVE`
+        bytes of pixels. False: read into memory. None (default): TIFFs into memory, zarr
+        stores lazily. Lazy TIFFs are not checked for truncation until read.
 
     Returns
     -------
@@ -96,6 +105,10 @@ def read_image(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> ImageFile
     """
     path = Path(path)
     label = path.name
+    from .zarr_io import is_zarr_path, read_zarr_image
+
+    if is_zarr_path(path):
+        return read_zarr_image(path, max_bytes, lazy)
     if path.suffix.lower() not in TIFF_SUFFIXES:
         raise InputError(f"{label}: unsupported file type '{path.suffix}'; this reader opens .tif/.tiff files.")
     if not path.is_file():
@@ -109,12 +122,13 @@ def read_image(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> ImageFile
             series = tif.series[0]
             axes = series.axes
             need = int(np.prod(series.shape, dtype=np.int64)) * np.dtype(series.dtype).itemsize
-            if need > max_bytes:
+            lazily = lazy is True or (lazy == "auto" and need > LAZY_ABOVE)
+            if need > max_bytes and not lazily:
                 raise InputError(
                     f"{label}: {series.shape} {series.dtype} needs {need / 1024**3:.1f} GiB, more than the "
                     f"{max_bytes / 1024**3:.1f} GiB limit; crop it or split it first."
                 )
-            data = series.asarray()
+            data = None if lazily else series.asarray()
             info = _pixel_sizes(tif, series)
             n_series = len(tif.series)
         bad = [w for w in warned if any(k in w.lower() for k in _CORRUPT_HINTS)]
@@ -127,6 +141,13 @@ def read_image(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> ImageFile
     except Exception as err:  # tifffile raises many types for broken files
         raise InputError(f"{label}: not a readable TIFF file (corrupt or truncated?): {err}") from None
 
+    if data is None:  # lazy: pixels through tifffile's zarr store, read when a slice is computed
+        from .zarr_io import lazy_tiff
+
+        try:
+            data = lazy_tiff(path)
+        except Exception as err:  # noqa: BLE001 - tifffile/zarr versions that cannot pair, broken files
+            raise InputError(f"{label}: cannot open it lazily ({type(err).__name__}: {err}).") from None
     raw_axes = axes
     data, axes = _drop_singletons(data, axes)
     if data.size == 0:
@@ -145,6 +166,8 @@ def read_image(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> ImageFile
     scale = tuple(float(sizes.get(a, 1.0)) for a in axes)
     translate = tuple(float(offsets.get(a, 0.0)) for a in axes)
     metadata = {"source": str(path), "axes": axes, "unit": info.get("unit"), "format": info["format"]}
+    if not isinstance(data, np.ndarray):
+        metadata["lazy"] = True
     if "C" in axes:
         n = data.shape[axes.index("C")]
         names = [str(c) for c in (info.get("channels") or [])]
@@ -197,6 +220,10 @@ def _stem(path: Path) -> str:
 
 def _drop_singletons(data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
     """Drop length-1 axes other than Y and X, so a 1xZxYX file reads as ZYX."""
+    if not isinstance(data, np.ndarray):
+        from .zarr_io import drop_singletons_lazy
+
+        return drop_singletons_lazy(data, axes)
     keep = [i for i, (a, n) in enumerate(zip(axes, data.shape)) if n > 1 or a in "YX"]
     if len(keep) == data.ndim:
         return data, axes

@@ -8,7 +8,10 @@ input: ``DIR/<stem>_prob.tif`` (float32 foreground probability in [0, 1]; the ma
 ``DIR/run.json`` (parameters, seed, device, timings, per-epoch losses, which files were trained on,
 and each file's status, rewritten as files finish). Prints one progress line per epoch. A file
 that fails is reported by name and the rest go on (exit code 1). ``--train-frames`` trains on some
-time points of a time-lapse and segments all of them.
+time points of a time-lapse and segments all of them. A file too big for memory (over 1 GiB of
+pixels; TIFF or ``.zarr``) is read lazily: training uses a seeded, evenly spread sample of its
+volumes (or planes) within ``--train-budget`` pixels, then every block is predicted, and outputs
+above 1 GiB go to ``.zarr`` stores (see ``metastructures predict``); run.json lists the blocks.
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ from ._files import check_writable, seed
 
 #: Files trained on when ``--train-on`` is not given (spread evenly over the inputs).
 DEFAULT_TRAIN_ON = 8
+#: Pixels of a lazily read (big) file that training reads, in Mpx (``--train-budget``): 64 Mpx is
+#: 128 MiB of uint16 and about 1 GiB of float32 working copies while training.
+TRAIN_BUDGET_MPX = 64.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-frames", type=_frames_arg, metavar="N|LIST",
                    help="train on N time points of each time-lapse, spread evenly (or the listed ones, e.g. "
                         "0,4,9; the T axis wherever it is); every time point is then segmented")
+    p.add_argument("--train-budget", type=float, default=TRAIN_BUDGET_MPX, metavar="MPX",
+                   help=f"for files too big for memory (read lazily): train on a seeded, evenly spread sample of "
+                        f"their volumes or planes holding at most this many megapixels (default {TRAIN_BUDGET_MPX:g})")
+    p.add_argument("--zarr-above", type=float, default=1.0, metavar="GIB",
+                   help="write probability maps larger than this many GiB as .zarr stores (default 1)")
     p.add_argument("--selection", choices=["image", "batch"],
                    help="choose the threshold candidate per image (default) or one per batch")
     # advanced options, mostly for tests and quick runs
@@ -160,13 +171,15 @@ def run(args: argparse.Namespace) -> int:
     from ..batch.segment import failed, volume_args
     from ..core.device import resolve_device
     from ..core.igtt.engine import train
+    from ..core.lazy import is_lazy
     from ..core.progress import drain
     from ..core.units import choose_unit
-    from .predict import _print_record, exit_code
+    from .predict import _print_record, exit_code, zarr_limit
 
     t_start = time.perf_counter()
     out = Path(args.out)
     cfg = config_from_args(args)
+    zarr_above = zarr_limit(args.zarr_above)
     check_writable(out)  # before any reading or training
     if args.save_model:
         if Path(args.save_model).is_dir():
@@ -181,6 +194,11 @@ def run(args: argparse.Namespace) -> int:
     frames = {job.stem: train_frames(f, args.train_frames) for job, f in files}
     files = [(job, f if frames[job.stem] is None else replace(
         f, data=np.take(f.data, frames[job.stem], axis=f.axes.index("T")))) for job, f in files]
+    sampled = {}  # stem -> block indices trained on, for files read lazily
+    for i, (job, f) in enumerate(files):
+        if is_lazy(f.data):
+            f, sampled[job.stem] = sample_for_training(f, args.train_budget, args.seed)
+            files[i] = (job, f)
     unit = choose_unit(args.unit, [f.pixel_size_um for _, f in files], [job.source.name for job, _ in files])
     cfg = config_from_args(args, unit)
     print(f"iGTT ({cfg.preset} preset) on {len(jobs)} file(s), training on {len(files)}, device: {choice.name} "
@@ -206,11 +224,14 @@ def run(args: argparse.Namespace) -> int:
     header = {
         "command": "igtt", "version": __version__, "seed": args.seed,
         "device": {"requested": args.device, "used": choice.device, "name": choice.name, "reason": choice.reason},
-        "params": {**cfg.to_dict(), "volume": args.volume}, "sizes": {**cfg.sizes(), "reason": unit.reason},
+        "params": {**cfg.to_dict(), "volume": args.volume, "zarr_above_bytes": zarr_above},
+        "sizes": {**cfg.sizes(), "reason": unit.reason},
         "structure": model.config.get("structure"),
         "trained_on": [{"path": str(job.source), "stem": job.stem, "shape": list(f.data.shape),
                         "dtype": str(f.data.dtype), "scale": list(f.scale), "axes": f.axes,
-                        "frames": frames[job.stem]} for job, f in files],
+                        "frames": frames[job.stem],
+                        **({"blocks": [list(b) for b in sampled[job.stem]], "train_budget_mpx": args.train_budget}
+                           if job.stem in sampled else {})} for job, f in files],
         "epochs": model.history, "losses": [h["loss"] for h in model.history],
         "machine": f"{platform.node()} {platform.machine()}",
     }
@@ -220,8 +241,8 @@ def run(args: argparse.Namespace) -> int:
         _print_record(record)
     trained = set()
     for (job, f), prob in zip(files, probs):
-        if frames[job.stem] is not None or volume_args(f, args.volume):
-            continue  # trained on some time points, or to be predicted in ortho planes: below, with the rest
+        if frames[job.stem] is not None or job.stem in sampled or volume_args(f, args.volume):
+            continue  # trained on some time points or blocks, or to be predicted in ortho planes: below, with the rest
         t = time.perf_counter()
         try:
             written = write_pair(out, job.stem, f, prob, params)
@@ -236,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
     del files, probs  # the rest stream one file at a time
     rest = [j for j in jobs if j.stem not in trained and j.stem not in {r["stem"] for r in bad}]
     settings = PredictSettings(choice.device, cfg.tile, cfg.overlap, cfg.predict_batch, axes=args.axes,
-                               volume=args.volume)
+                               volume=args.volume, zarr_above=zarr_above)
     run_serial(rest, model, out, settings, params, log, on_record=_print_record)
     if args.save_model:
         log.extra["saved_model"] = str(model.save(args.save_model))
@@ -256,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
 def _read_training_files(jobs: list, axes: str | None = None) -> tuple[list, list]:
     """``([(job, ImageFile)...], [failed records])`` for the files picked for training."""
     from ..batch.segment import failed
-    from ..core.validate import check_image
+    from ..core.lazy import check_image_lazy
     from ..io import read_image, with_axes
 
     files, bad = [], []
@@ -265,10 +286,34 @@ def _read_training_files(jobs: list, axes: str | None = None) -> tuple[list, lis
             bad.append(failed(job, job.problem))
             continue
         try:
-            f = with_axes(read_image(job.source), axes)
-            check_image(f.data, name=job.source.name)
+            f = with_axes(read_image(job.source, lazy="auto"), axes)
+            check_image_lazy(f.data, name=job.source.name)
         except InputError as err:
             bad.append(failed(job, str(err)))
         else:
             files.append((job, f))
     return files, bad
+
+
+def sample_for_training(f, budget_mpx: float, seed: int):
+    """``(f with numpy data, block indices)``: a seeded, evenly spread sample of ``f``'s ZYX volumes
+    (planes when there is no Z axis, or one volume is over the budget) within ``budget_mpx``
+    megapixels (:func:`~..core.lazy.sample_blocks`), read one block at a time. The leading axes
+    become one, named by the first of them."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from ..core.lazy import read_block, sample_blocks
+
+    if not budget_mpx > 0:
+        raise InputError(f"--train-budget {budget_mpx}: give a number of megapixels above 0.")
+    shape, budget = tuple(f.data.shape), int(budget_mpx * 1e6)
+    ndim = 3 if len(shape) > 3 and f.axes[-3] == "Z" and np.prod(shape[-3:]) <= budget else 2
+    ndim = min(ndim, len(shape))
+    picks = sample_blocks(shape, ndim, budget, seed)
+    data = np.stack([read_block(f.data, i) for i in picks]) if picks != [()] else read_block(f.data, ())
+    axes = f.axes if picks == [()] else f.axes[0] + f.axes[-ndim:]
+    keep = [0] + list(range(len(shape) - ndim, len(shape))) if picks != [()] else list(range(len(shape)))
+    return replace(f, data=data, axes=axes, scale=tuple(f.scale[i] for i in keep),
+                   translate=tuple(f.translate[i] for i in keep)), picks

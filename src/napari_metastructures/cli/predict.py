@@ -4,9 +4,12 @@ Inputs are files, folders (their TIFF files) and glob patterns (quote them: ``"d
 Each input is read, segmented and written before the next is read, so memory stays flat as the
 batch grows. For each input: ``DIR/<stem>_prob.tif`` (float32 in [0, 1]) and ``DIR/<stem>_mask.tif``
 (uint8 0/1, ``prob > 0.5``), with the input's pixel size, each written atomically (complete or
-absent). ``DIR/run.json`` is rewritten as inputs finish. A file that fails is reported by name and
-the batch goes on; the summary lists what failed. Exit code 1 when some file failed, 2 when every
-input was bad.
+absent). Probability maps larger than ``--zarr-above`` (1 GiB) are written as ``<stem>_prob.zarr``
+and ``<stem>_mask.zarr`` stores instead, block by block, with the same JSON sidecars; inputs can be
+``.zarr`` stores (plain arrays or OME-Zarr), and TIFFs over 1 GiB are read lazily, one plane or
+volume at a time (docs/scale-out.md, "Large files"). ``DIR/run.json`` is rewritten as inputs finish.
+A file that fails is reported by name and the batch goes on; the summary lists what failed. Exit
+code 1 when some file failed, 2 when every input was bad.
 
 ``--workers N`` runs the batch on a local Dask cluster of N processes and ``--scheduler ADDRESS``
 on a running one (optional extra ``[distributed]``; see docs/scale-out.md).
@@ -26,7 +29,8 @@ from ._files import check_writable
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="segment images with a saved model",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="+", metavar="INPUT", help="TIFF files, folders of them, or glob patterns")
+    p.add_argument("images", nargs="+", metavar="INPUT",
+                   help="TIFF files or .zarr stores, folders of them, or glob patterns")
     p.add_argument("--model", required=True, metavar="PATH", help="a model saved by igtt --save-model")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the outputs")
     p.add_argument("--skip-existing", action="store_true",
@@ -41,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "same network, z resampled by the file's z step / pixel size, averaged (docs/igtt.md)")
     p.add_argument("--axes", metavar="AXES",
                    help="the inputs' axes, e.g. TZYX or ZYX, instead of what each file says (T time, Z depth)")
+    p.add_argument("--zarr-above", type=float, default=1.0, metavar="GIB",
+                   help="write probability maps larger than this many GiB (float32) as .zarr stores, block by "
+                        "block, instead of TIFFs computed in memory (default 1; 0: always zarr)")
     dist = p.add_argument_group("scale-out (needs the [distributed] extra)")
     dist.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
     dist.add_argument("--scheduler", metavar="ADDRESS", help="run on a running Dask scheduler (tcp://host:port)")
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.tile < 32 or args.batch_size < 1 or args.overlap < 0:
         raise InputError("--tile must be >= 32, --batch-size >= 1 and --overlap >= 0.")
+    zarr_above = zarr_limit(args.zarr_above)
     if args.workers is not None and args.scheduler:
         raise InputError("--workers and --scheduler: give one (a local cluster, or a running scheduler).")
     if (args.workers is not None and args.workers < 1) or args.threads_per_worker < 1:
@@ -80,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                          "binary masks and needs a one-class model.")
     jobs = expand_inputs(args.images)
     settings = PredictSettings(choice.device, args.tile, args.overlap, args.batch_size, axes=args.axes,
-                               volume=args.volume)
+                               volume=args.volume, zarr_above=zarr_above)
     params = {"method": "predict", "model": str(args.model), "version": __version__}
     header = {
         "command": "predict", "version": __version__, "model": str(args.model),
@@ -88,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         "device": {"requested": args.device, "used": choice.device, "name": choice.name},
         "params": {"tile": args.tile, "overlap": args.overlap, "batch_size": args.batch_size,
                    "skip_existing": args.skip_existing, "axes": args.axes,
-                   "volume": args.volume},
+                   "volume": args.volume, "zarr_above_bytes": zarr_above},
         "machine": f"{platform.node()} {platform.machine()}",
     }
     log = RunLog(out / "run.json", header, jobs)
@@ -109,6 +117,15 @@ def run(args: argparse.Namespace) -> int:
     for line in log.summary_lines():
         print(line, file=sys.stderr if line.startswith("  failed") else sys.stdout, flush=True)
     return exit_code(log)
+
+
+def zarr_limit(gib) -> int:
+    """``--zarr-above`` in bytes; a number of GiB >= 0, else InputError."""
+    import math
+
+    if gib is None or not math.isfinite(gib) or gib < 0:
+        raise InputError(f"--zarr-above {gib}: give a size in GiB, 0 or more (0: every output as zarr).")
+    return int(gib * 1024**3)
 
 
 def _check_device_name(device: str) -> None:

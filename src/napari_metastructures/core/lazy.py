@@ -154,6 +154,7 @@ def finish_store(arr) -> Path | None:
 
     ``<name>.zarr.partial`` becomes ``<name>.zarr``, replacing an older store of that name (moved
     aside first, then removed). A temporary store, or a numpy array (None returned), needs nothing.
+    ``arr`` still points at the old name afterwards: read the result with :func:`open_store`.
     """
     path = arr if isinstance(arr, (str, Path)) else store_path(arr)
     if path is None:
@@ -169,6 +170,13 @@ def finish_store(arr) -> Path | None:
     path.rename(final)
     _remove(old)
     return final
+
+
+def open_store(path, mode: str = "r"):
+    """A zarr array on disk (``mode="r"``: read-only), e.g. one :func:`finish_store` returned."""
+    import zarr
+
+    return zarr.open_array(str(path), mode=mode)
 
 
 def remove_store(arr) -> None:
@@ -214,3 +222,28 @@ def mean_above(prob, threshold: float = 0.5, block_ndim: int = 2) -> float:
     for idx in block_indices(prob.shape, block_ndim):
         total += int(np.count_nonzero(read_block(prob, idx) > threshold))
     return total / max(int(np.prod(prob.shape, dtype=np.int64)), 1)
+
+
+#: Pixels :func:`check_image_lazy` reads to look for NaN / inf (16 Mpx: a few planes).
+CHECK_PX = 1 << 24
+
+
+def check_image_lazy(data, name: str = "image", budget_px: int = CHECK_PX, seed: int = 0):
+    """:func:`..validate.check_image` for an image that may not fit in memory.
+
+    A numpy array gets the full check. Otherwise the layout (shape, dtype, dimensionality) is
+    checked without reading pixels, with no size limit, and a seeded sample of planes of at most
+    ``budget_px`` pixels (:func:`sample_blocks`) is read to look for NaN or infinite values.
+    Returns ``data`` unchanged.
+    """
+    from .validate import InputError, check_image, check_image_layout
+
+    if not is_lazy(data):
+        return check_image(data, name=name)
+    check_image_layout(data, name, max_bytes=np.iinfo(np.int64).max)
+    if np.issubdtype(np.dtype(data.dtype), np.floating):
+        for idx in sample_blocks(data.shape, 2, budget_px, seed):
+            if not np.isfinite(read_block(data, idx)).all():
+                where = f" (plane {idx})" if idx else ""
+                raise InputError(f"{name}: contains NaN or infinite values{where}; fill or crop them first.")
+    return data
