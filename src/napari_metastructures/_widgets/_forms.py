@@ -69,34 +69,42 @@ def parse_slices(text: str, n: int, name: str = "slices") -> list | None:
     return picked
 
 
-def image_problem(layer, crop: int, cache: dict | None = None) -> str:
-    """Why ``layer`` cannot be a training image ("" if it can). Results are cached per data array."""
+def image_problem(layer, crop: int, cache: dict | None = None, level: int = 0) -> str:
+    """Why ``layer`` cannot be a training image ("" if it can). Results are cached per data array.
+
+    A lazy array is checked by its shape and dtype only, with no size limit (it is read one block
+    at a time); the crop must fit the multiscale ``level`` that will be used.
+    """
     from napari.layers import Image
 
     if not isinstance(layer, Image):
         return f"layer '{layer.name}' is a {type(layer).__name__} layer; pick an Image layer."
     if layer.rgb:
         return f"layer '{layer.name}' is RGB; split its channels (layer menu > Split RGB) and pick one."
-    key = (id(layer.data), layer.data.shape, str(layer.data.dtype))
+    data = layer.data
+    if getattr(layer, "multiscale", False):
+        data = data[min(max(int(level), 0), len(data) - 1)]
+    key = (id(layer.data), data.shape, str(data.dtype))
     if cache is not None and key in cache:
         problem = cache[key]
     else:
         try:  # in-memory data is checked whole; a lazy array only by its shape and dtype (no pixel reads
             # on the GUI thread: the engine checks its pixels in the worker)
-            if isinstance(layer.data, np.ndarray):
-                check_image(layer.data, name=f"layer '{layer.name}'")
+            if isinstance(data, np.ndarray):
+                check_image(data, name=f"layer '{layer.name}'")
             else:
-                check_image_layout(layer.data, name=f"layer '{layer.name}'")
+                check_image_layout(data, name=f"layer '{layer.name}'", max_bytes=np.iinfo(np.int64).max)
             problem = ""
         except InputError as err:
             problem = str(err)
         if cache is not None:
             cache.clear()  # keep one entry per widget
             cache[key] = problem
-    if not problem and min(layer.data.shape[-2:]) < crop:
-        h, w = layer.data.shape[-2:]
-        problem = (f"layer '{layer.name}' is {h}x{w} px, smaller than the {crop}-px training crop; "
-                   "lower 'crop' under Advanced.")
+    if not problem and min(data.shape[-2:]) < crop:
+        h, w = data.shape[-2:]
+        at = f" at resolution level {level}" if getattr(layer, "multiscale", False) and level else ""
+        problem = (f"layer '{layer.name}' is {h}x{w} px{at}, smaller than the {crop}-px training crop; "
+                   "lower 'crop' under Advanced" + (" or pick a finer level." if at else "."))
     return problem
 
 

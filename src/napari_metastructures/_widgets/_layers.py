@@ -12,8 +12,10 @@ class FrozenLayer:
     """What a run needs from a layer, taken at launch.
 
     In-memory data is copied, so later edits of the layer cannot reach the run. A lazy array (dask,
-    zarr; the full-resolution level of a multiscale layer) is kept as a reference: its pixels are
-    read in the worker, never on the GUI thread.
+    zarr; one level of a multiscale layer, full resolution unless ``level`` says otherwise) is kept
+    as a reference: its pixels are read in the worker, never on the GUI thread. A level's scale is
+    the layer's times the downsampling (level 0 shape / level shape), its translate the layer's, so
+    its outputs sit where napari draws that level.
     """
 
     name: str
@@ -23,15 +25,26 @@ class FrozenLayer:
     metadata: dict = field(default_factory=dict)
     axis_labels: tuple | None = None
     units: tuple | None = None
+    level: int | None = None  # the multiscale level used (None: not multiscale)
+    source_path: str | None = None  # the file the layer was read from, when napari knows it
 
     @classmethod
-    def from_layer(cls, layer) -> FrozenLayer:
+    def from_layer(cls, layer, level: int = 0) -> FrozenLayer:
+        scale = np.asarray(layer.scale, dtype=float)
+        level_used = None
+        if getattr(layer, "multiscale", False):
+            level_used = min(max(int(level), 0), len(layer.data) - 1)
+            full, part = np.asarray(layer.data[0].shape, float), np.asarray(layer.data[level_used].shape, float)
+            scale = scale * full / part
+        path = getattr(getattr(layer, "source", None), "path", None)
         return cls(
             name=layer.name,
-            data=_frozen_data(layer),
-            scale=tuple(np.asarray(layer.scale, dtype=float)),
+            data=_frozen_data(layer, level_used or 0),
+            scale=tuple(float(v) for v in scale),
             translate=tuple(np.asarray(layer.translate, dtype=float)),
             metadata=dict(layer.metadata),
+            level=level_used,
+            source_path=str(path) if path else None,
             **axes_of(layer),
         )
 
@@ -67,16 +80,16 @@ def axes_of(layer) -> dict:
     return {"axis_labels": tuple(str(a) for a in labels), "units": tuple(str(u) for u in units)}
 
 
-def _frozen_data(layer):
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+def _frozen_data(layer, level: int = 0):
+    data = layer.data[level] if getattr(layer, "multiscale", False) else layer.data
     return np.array(data, copy=True) if isinstance(data, np.ndarray) else data
 
 
 def move_view_to_selection(dims, frozen: FrozenLayer, selection) -> None:
     """Move the viewer's ``dims`` to the first selected slice (first axis of ``frozen``, in world
     coordinates) unless the slice on screen is one of them."""
-    if not selection or np.ndim(frozen.data) < 3:
-        return
+    if not selection or np.ndim(frozen.data) < 3 or not isinstance(frozen.data, np.ndarray):
+        return  # a lazy layer stays where it is: napari would read the new plane on the GUI thread
     axis = dims.ndim - np.ndim(frozen.data)  # the layer's first axis among the viewer's
     world = frozen.translate[0] + frozen.scale[0] * np.arange(np.shape(frozen.data)[0])
     if int(np.argmin(np.abs(world - dims.point[axis]))) not in selection:

@@ -68,6 +68,10 @@ class ModelActions:
         self.model = None
         #: Called with a model that Load model opened (the widget shows its settings in the form).
         self.on_loaded: Callable | None = None
+        #: ``level_for(layer) -> int``: the multiscale level Predict reads (None: full resolution).
+        self.level_for: Callable | None = None
+        #: ``predict_options(frozen) -> dict``: extra ``TrainedModel.predict`` arguments (recorded).
+        self.predict_options: Callable | None = None
         self._checked: dict = {}  # image_problem's cache for the "predict on" layer
         self._exporting = False  # a bioimage.io export runs in a worker
         self.info = Label(value="model: none yet (run, or load one)")
@@ -151,12 +155,14 @@ class ModelActions:
             problem = image_problem(layer, crop=1)
             if problem:
                 raise InputError(problem)
-            frozen, choice = FrozenLayer.from_layer(layer), resolve_device(panel.device.value)
+            level = self.level_for(layer) if self.level_for is not None else 0
+            frozen, choice = FrozenLayer.from_layer(layer, level=level), resolve_device(panel.device.value)
+            options = self.predict_options(frozen) if self.predict_options is not None else {}
         except (InputError, DeviceError) as err:
             panel.notify_error(str(err))
             return
-        panel.start_prediction(_predict, self.model, frozen, choice.device,
-                               returned=partial(self._on_predicted, frozen, choice),
+        panel.start_prediction(partial(_predict, suffix=panel.suffix, options=options), self.model, frozen,
+                               choice.device, returned=partial(self._on_predicted, frozen, choice, options),
                                errored=lambda err: panel.notify_error(user_message(err, "Predict")),
                                desc=f"{panel.method}: predicting {frozen.name}")
         panel.timing.value = f"predicting '{frozen.name}' on {choice.name}…"
@@ -214,19 +220,26 @@ class ModelActions:
             data, kwargs, _kind = first
             panel.viewer.add_labels(data, **kwargs)
 
-    def _on_predicted(self, frozen: FrozenLayer, choice, out) -> None:
+    def _on_predicted(self, frozen: FrozenLayer, choice, options: dict, out) -> None:
         panel = self.panel
         if panel.closed:
             return
         if out is None:
             panel.timing.value = f"prediction of '{frozen.name}' stopped; nothing written"
             return
+        mask, prob, stores = out
         meta = {"method": panel.method, "source": frozen.name, "slices": "all", "status": "predicted",
                 "params": dict(self.model.config), "device": choice.device, "device_name": choice.name,
-                "version": __version__, "model_version": self.model.version}
+                "version": __version__, "model_version": self.model.version, **stores}
+        if options:
+            meta["predict_options"] = dict(options)
+        if frozen.level is not None:
+            meta["level"] = frozen.level
         name = f"{frozen.name}{panel.suffix}"
-        panel.mask_layers = [panel.outputs.write(name, f"{name}_prob", *out, frozen, meta)]
-        panel.timing.value = f"predicted '{frozen.name}' into '{name}'"
+        panel.mask_layers = [panel.outputs.write(name, f"{name}_prob", mask, prob, frozen, meta)]
+        where = (f" (zarr store {stores['mask_store']}" + (", temporary" if stores["temporary"] else "") + ")"
+                 if stores else "")
+        panel.timing.value = f"predicted '{frozen.name}' into '{name}'{where}"
         panel.predicted.emit(panel.mask_layers[0])
 
     def _export_jobs(self, path) -> list:

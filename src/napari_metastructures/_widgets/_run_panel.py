@@ -26,6 +26,7 @@ from ._activity import Activity
 from ._closing import CloseWatch
 from ._devices import DeviceRow
 from ._forms import button_row, fmt_seconds, user_message
+from ._large import empty_outputs
 from ._layers import FrozenLayer, move_view_to_selection
 from ._model_actions import ModelActions
 from ._outputs import OutputLayers
@@ -222,8 +223,7 @@ class RunPanel(Container):
         # empty output layers now: adding layers is the slow part (~0.5 s), better at the click than mid-run
         # (an earlier result in a reused layer stays until this run has something to show)
         self._placeholders = [names for names in self._output_names if not self.outputs.is_ours(names[0])]
-        self.mask_layers = [self.outputs.write(*names, np.zeros(f.data.shape, np.uint8),
-                                               np.zeros(f.data.shape, np.float32), f, self._metadata(f, i))
+        self.mask_layers = [self.outputs.write(*names, *empty_outputs(f), f, self._metadata(f, i))
                             if names in self._placeholders else self.viewer.layers[names[0]]
                             for i, (names, f) in enumerate(zip(self._output_names, request.inputs))]
         self._show_selected_slice(request)
@@ -232,7 +232,7 @@ class RunPanel(Container):
         self.progress.native.setFormat("epoch %v / %m")
         names = ", ".join(f.name for f in request.inputs[:2]) + ("…" if len(request.inputs) > 2 else "")
         self.activity.start(f"{self.method}: {names}", self.progress.max, self.stop)
-        self.timing.value = f"starting on {choice.name}…"
+        self.timing.value = f"starting on {choice.name}…{request.note}"
         log.info("%s: training on %s (%s)", self.method, choice.name, choice.reason)
         self._shown_event.clear()
         self._polled = PolledStop(self._stop)
@@ -337,7 +337,7 @@ class RunPanel(Container):
         if self._closed or not self._running or self._predicting or self._request is None:
             return
         now, last = time.perf_counter(), self._last
-        text = f"{fmt_seconds(now - self._t0)} elapsed"
+        text = f"{fmt_seconds(now - self._t0)} elapsed{self._request.note}"
         done = last.epoch if last is not None else 0
         n_epochs = last.n_epochs if last is not None else self.progress.max
         if done < n_epochs:  # inside epoch done + 1: the batches and tiles the engine has polled for

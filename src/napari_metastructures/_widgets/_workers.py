@@ -48,6 +48,11 @@ class RunRequest:
     selections : list
         Per input, the leading-axis indices trained (None = the whole layer). Previews fill only
         these slices; the others stay 0 until "Predict".
+    blocks : list
+        Per input, the :class:`~._large.Block` list it trains on when it is read in blocks (a lazy
+        or large layer), else None; the engine then yields one preview per block, in order.
+    note : str
+        Added to the status line while the run goes on (e.g. which blocks train).
     """
 
     inputs: list
@@ -56,9 +61,30 @@ class RunRequest:
     seed: int
     to_mask: Callable | None = None
     selections: list = field(default_factory=list)
+    blocks: list = field(default_factory=list)
+    note: str = ""
 
     def selection(self, i: int):
         return self.selections[i] if i < len(self.selections) else None
+
+    def plan(self, i: int):
+        return self.blocks[i] if i < len(self.blocks) else None
+
+    def place(self, previews: list) -> list:
+        """(mask, probability) per input from the engine's previews (one per image it was given)."""
+        from ._large import place_previews
+
+        out, k = [], 0
+        for i, frozen in enumerate(self.inputs):
+            plan = self.plan(i)
+            if plan is None:
+                out.append(_full_size(frozen, self.selection(i), previews[k], self.to_mask))
+                k += 1
+                continue
+            split = partial(_split_block, to_mask=self.to_mask)
+            out.append(place_previews(np.shape(frozen.data), plan, previews[k:k + len(plan)], split))
+            k += len(plan)
+        return out
 
 
 def avoid_triton_llvm_clash() -> bool:
@@ -147,6 +173,10 @@ def split_probability(prob: np.ndarray, image_shape: tuple, to_mask: Callable | 
     return to_mask(prob), (1.0 - prob[0] if multi else prob)
 
 
+def _split_block(prob, shape, to_mask=None):
+    return split_probability(prob, shape, to_mask)
+
+
 def _full_size(frozen: FrozenLayer, selection, prob: np.ndarray, to_mask: Callable | None):
     """Place the prediction of the trained slices into arrays of the whole layer's shape."""
     shape = frozen.data.shape
@@ -220,8 +250,7 @@ def _train_stream(request: RunRequest, device: str, stop, done: threading.Event,
                 raise RunFailed(err) from err
             outputs = None
             if result.preview is not None:
-                outputs = [_full_size(frozen, request.selection(i), prob, request.to_mask)
-                           for i, (frozen, prob) in enumerate(zip(request.inputs, result.preview))]
+                outputs = request.place(result.preview)
             points = [p for p in points if p[0] < result.epoch] + [
                 (result.epoch, result.loss, result.foreground_fraction)]
             image = (None, points)
@@ -276,13 +305,19 @@ def _predict_folder(model, source, out, device: str, stop: Callable[[], bool] | 
 
 
 def _predict(model, frozen: FrozenLayer, device: str, stop: Callable[[], bool] | None = None,
-             done: threading.Event | None = None):
-    """Predict ``frozen`` with ``model``; None when ``stop()`` turned True between tile batches."""
+             done: threading.Event | None = None, suffix: str = "", options: dict | None = None):
+    """Predict ``frozen`` with ``model``: ``(mask, probability, info)``, or None when ``stop()``
+    turned True between tile batches. A lazy or large layer is predicted block by block into
+    numpy or zarr outputs (:func:`~._large.predict_large`; ``info`` names its stores)."""
     from ..core.progress import StopRequested
+    from ._large import predict_large, reads_in_blocks
 
+    to_mask = partial(labels_from_probability, config=model.config)
     try:
-        prob = model.predict(frozen.data, device=device, stop=stop, axes=frozen.axes)
-        return split_probability(prob, frozen.data.shape, partial(labels_from_probability, config=model.config))
+        if reads_in_blocks(frozen.data):
+            return predict_large(model, frozen, suffix, device, to_mask, stop, **(options or {}))
+        prob = model.predict(frozen.data, device=device, stop=stop, axes=frozen.axes, **(options or {}))
+        return (*split_probability(prob, frozen.data.shape, to_mask), {})
     except StopRequested:
         return None
     finally:

@@ -16,10 +16,12 @@ from ..core.igtt.candidates import CRITERIA
 from ..core.igtt.config import SIZE_FIELDS, IgttConfig
 from ..core.igtt.engine import train
 from ..core.igtt.structure import STRUCTURES
+from ..core.training.data import volume_scope
 from ..core.training.settings import ENCODERS
 from ..core.units import UnitChoice, choose_unit
 from ..core.validate import InputError
 from ._forms import ScrollingForm, collapsible, image_layers, image_problem, parse_slices
+from ._large import TRAIN_BUDGET_MPX, describe, reads_in_blocks, training_blocks, training_images
 from ._layers import FrozenLayer, layer_pixel_size
 from ._run_panel import RunPanel
 from ._workers import RunRequest
@@ -57,6 +59,13 @@ class IgttWidget(ScrollingForm):
         self.images = Select(label="images", choices=self._image_choices, tooltip=TIPS["images"])
         self.images.native.setMaximumHeight(80)
         self.slices = LineEdit(label="slices", value="all", tooltip=TIPS["slices"])
+        self.level = ComboBox(label="resolution level", choices=self._level_choices, visible=False,
+                              tooltip="Multiscale images: the level to train on and predict (0 = full "
+                                      "resolution). Outputs get that level's pixel size.")
+        self.budget = SpinBox(label="large images: train on (Mpx)", value=TRAIN_BUDGET_MPX, min=1, max=4096,
+                              tooltip="Lazy or very large images train on a seeded, evenly spread sample of "
+                                      "planes (or volumes) holding at most this many megapixels, read one at a "
+                                      "time. In-memory images train whole.")
         self.preset = ComboBox(label="preset", choices=[("fast (CPU-friendly)", "fast"), ("paper", "paper")],
                                value="fast", tooltip=TIPS["preset"])
         self.epochs = SpinBox(label="epochs", value=d.epochs, min=1, max=10000, tooltip=TIPS["epochs"])
@@ -87,18 +96,21 @@ class IgttWidget(ScrollingForm):
                               choices=[("auto (z-stacks as volumes)", "auto"), ("volumes", "volume"),
                                        ("2D slices", "slice")])
         self.advanced = collapsible("Advanced", Container(widgets=[
-            getattr(self, name) for name in FIELDS if name not in MAIN_FIELDS]))
+            *(getattr(self, name) for name in FIELDS if name not in MAIN_FIELDS), self.budget]))
         self.panel = RunPanel(viewer, "igtt", "_igtt", prepare=self.prepare, validate=self.problem,
                               fg_label="pseudo-label fg %", training_size=lambda: (self.crop.value, self.batch.value))
-        super().__init__(widgets=[self.images, self.slices, self.structure, self.preset, self.epochs,
+        super().__init__(widgets=[self.images, self.level, self.slices, self.structure, self.preset, self.epochs,
                                   self.preview_every, self.seed, self.advanced, self.panel], footer=self.panel.footer)
         self.preset.changed.connect(self.apply_preset)
         self.images.changed.connect(self.update_unit)
+        self.images.changed.connect(self.update_levels)
         self.panel.models.on_loaded = self.show_settings_of
-        for w in (self.images, self.slices, self.structure, *(getattr(self, name) for name in FIELDS)):
+        self.panel.models.level_for = self._level_of
+        for w in (self.images, self.level, self.slices, self.structure, *(getattr(self, name) for name in FIELDS)):
             w.changed.connect(self.panel.refresh)
         self._pick_image()
         self.update_unit()
+        self.update_levels()
 
     # ------------------------------------------------------------------ inputs
     def _image_choices(self, _widget=None) -> list:
@@ -108,6 +120,23 @@ class IgttWidget(ScrollingForm):
         """Layers changed (napari calls this once docked): new choices, and an image if none is picked."""
         super().reset_choices()
         self._pick_image()
+        self.update_levels()
+
+    def _level_choices(self, _widget=None) -> list:
+        """``(text, level)`` of the first chosen multiscale image: ``0: 8192×512×512`` ..."""
+        layer = next((la for la in self.images.value or [] if getattr(la, "multiscale", False)), None)
+        if layer is None:
+            return [("0 (full resolution)", 0)]
+        return [(f"{k}: {'×'.join(str(n) for n in level.shape)}" + (" (full)" if k == 0 else ""), k)
+                for k, level in enumerate(layer.data)]
+
+    def update_levels(self, *_) -> None:
+        """Show the level row only when a chosen image is multiscale (reads shapes only)."""
+        self.level.reset_choices()
+        self.level.visible = any(getattr(la, "multiscale", False) for la in self.images.value or [])
+
+    def _level_of(self, layer) -> int:
+        return int(self.level.value or 0) if getattr(layer, "multiscale", False) else 0
 
     def _pick_image(self) -> None:
         """Choose the selected (or first) image when none is chosen."""
@@ -180,28 +209,48 @@ class IgttWidget(ScrollingForm):
         except InputError as err:
             return str(err)
         for layer in layers:
-            problem = image_problem(layer, crop, self._cache.setdefault(id(layer), {}))
+            level = self._level_of(layer)
+            problem = image_problem(layer, crop, self._cache.setdefault(id(layer), {}), level=level)
             if problem:
                 return problem
-            if layer.data.ndim > 2:
+            data = layer.data[min(level, len(layer.data) - 1)] if getattr(layer, "multiscale", False) else layer.data
+            if data.ndim > 2:
                 try:
-                    parse_slices(self.slices.value, layer.data.shape[0], name=f"slices of '{layer.name}'")
+                    parse_slices(self.slices.value, data.shape[0], name=f"slices of '{layer.name}'")
                 except InputError as err:
                     return str(err)
         return ""
 
     def prepare(self) -> RunRequest:
-        """Freeze the chosen layers and build the run (raises InputError for the user)."""
+        """Freeze the chosen layers and build the run (raises InputError for the user).
+
+        Pixels are read in the worker: in-memory images whole, lazy or large ones as a sample of
+        blocks within the "train on (Mpx)" budget (:func:`~._large.training_blocks`), recorded in
+        ``params["trained_blocks"]``."""
         config = self.config()
-        frozen = [FrozenLayer.from_layer(layer) for layer in self.images.value]
+        frozen = [FrozenLayer.from_layer(layer, level=self._level_of(layer)) for layer in self.images.value]
         selections = [parse_slices(self.slices.value, f.data.shape[0], name=f"slices of '{f.name}'")
                       if f.data.ndim > 2 else None for f in frozen]
-        images = [f.data if sel is None else f.data[sel] for f, sel in zip(frozen, selections)]
-        axes = [f.axes for f in frozen]
         seed = int(self.seed.value)
         params = config.to_dict()
         params["images"] = [f.name for f in frozen]
         params["sizes"] = {**config.sizes(), "reason": self.unit.reason}
-        return RunRequest(inputs=frozen, params=params, seed=seed, selections=selections,
-                          start=lambda device, stop: train(images, config, seed=seed, device=device, stop=stop,
-                                                           axes=axes))
+        budget = int(self.budget.value) << 20  # Mpx of 2**20 px
+        plans = [training_blocks(f.data.shape, volume_scope(config.scope, f.data.ndim, f.axes), sel, budget, seed)
+                 if reads_in_blocks(f.data) else None for f, sel in zip(frozen, selections)]
+        note = ""
+        if any(plan is not None for plan in plans):
+            params["train_budget_px"] = budget
+            params["trained_blocks"] = {f.name: [b.record() for b in plan] for f, plan in zip(frozen, plans) if plan}
+            note = " · training on " + "; ".join(f"'{f.name}' {describe(plan, f.data.shape)}"
+                                                 for f, plan in zip(frozen, plans) if plan)
+        levels = {f.name: {"level": f.level, "scale": list(f.scale)} for f in frozen if f.level is not None}
+        if levels:
+            params["levels"] = levels
+
+        def start(device, stop):
+            images, axes = training_images(frozen, selections, plans)  # reads the pixels: in the worker
+            return train(images, config, seed=seed, device=device, stop=stop, axes=axes)
+
+        return RunRequest(inputs=frozen, params=params, seed=seed, selections=selections, blocks=plans,
+                          note=note, start=start)
