@@ -145,3 +145,39 @@ def test_epoch_one_uses_the_papers_ems_until_auto_has_decided():
     objects = first_targets([image], IgttConfig.preset("fast", structure="objects"), np.random.default_rng(0))[0]
     np.testing.assert_array_equal(auto, network)
     assert objects.sum() > 2 * network.sum()
+
+
+def _tubes_3d(shape=(16, 64, 64)):
+    """Three tubes 3 px wide in xy and 5 planes thick (an axial PSF), one rising across z."""
+    zz, yy, xx = np.indices(shape).astype(float)
+    m = ((yy - 20) / 1.5) ** 2 + ((zz - 5) / 2.5) ** 2 <= 1  # along x
+    m |= ((xx - 40) / 1.5) ** 2 + ((zz - 10) / 2.5) ** 2 <= 1  # along y
+    m |= ((yy - 48) / 1.5) ** 2 + ((zz - 3 - xx / 6.0) / 2.5) ** 2 <= 1  # rises 10 planes along x
+    return m
+
+
+def _blobs_3d(shape=(16, 64, 64)):
+    zz, yy, xx = np.indices(shape).astype(float)
+    m = np.zeros(shape, bool)
+    for z, y, x in ((5, 18, 18), (10, 44, 40), (8, 16, 48)):
+        m |= ((zz - z) / 3.0) ** 2 + ((yy - y) / 9.0) ** 2 + ((xx - x) / 9.0) ** 2 <= 1
+    return m
+
+
+@pytest.mark.parametrize("anisotropy", [3.8, 1.0, None])
+def test_auto_on_volumes_uses_the_3d_skeleton_band(anisotropy):
+    from napari_metastructures.core.igtt.ems import outside_band, skeleton
+    from napari_metastructures.core.igtt.structure import band_radii
+
+    tubes, blobs = _tubes_3d(), _blobs_3d()
+    thin = choose_structure("auto", [tubes], 1, anisotropy)
+    thick = choose_structure("auto", [blobs], 1, anisotropy)
+    assert thin.structure == "network" and thick.structure == "objects"
+    assert "3D skeleton band" in thin.reason and "3D skeleton band" in thick.reason
+    assert band_radii(1, anisotropy)[0] == 1  # at least one plane above and below
+    # the EMS band alone (no z shift at this anisotropy) would call the z-blurred tubes thick
+    share_flat = outside_band(tubes, skeleton(tubes), (0, 1, 1)) / tubes.sum()
+    assert share_flat > OBJECTS_ABOVE > thin.uncovered
+    # 2D masks keep the 2D rule
+    assert uncovered_share(list(tubes)) == pytest.approx(
+        sum(max(0, int(p.sum()) - 3 * int(skeleton(p).sum())) for p in tubes) / tubes.sum())

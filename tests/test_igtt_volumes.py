@@ -113,3 +113,33 @@ def test_gate_weights_the_scoring_image_not_the_network_input():
     np.testing.assert_array_equal(preprocess(img, spec), net_input)
     gated_spec = dict(spec, gate_input=True)
     np.testing.assert_array_equal(preprocess(img, gated_spec), score)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scope", ["volume", "slice"])
+def test_volume_scope_refines_and_decides_in_3d(scope, monkeypatch):
+    from napari_metastructures.core.igtt import engine
+
+    calls = []
+    real = engine.ems
+
+    def spy(mask, rng, *args, **kwargs):
+        calls.append((np.ndim(mask), kwargs.get("anisotropy")))
+        return real(mask, rng, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "ems", spy)
+    img, _ = stack_with_empty_planes(shape=(4, 64, 64))
+    cfg = IgttConfig.preset("fast", encoder_depth=3, decoder_channels=(16, 8, 8), crop=64, batch_size=2,
+                            steps_per_epoch=2, epochs=2, tile=64, overlap=16, threads=2, background_sigma=10.0,
+                            scope=scope, early_stop=False)
+    result = run([img], cfg, seed=0, device="cpu", axes=["ZYX"], anisotropy=3.8)
+    reason = result.model.config["structure"]["reason"]
+    if scope == "volume":
+        assert calls and all(c == (3, 3.8) for c in calls)  # one 3D EMS per epoch, the stack's anisotropy
+        assert len(calls) == 2
+        assert result.model.config["ems"] == {"volumes": "3d", "anisotropy": [3.8]}
+        assert "3D skeleton band" in reason
+    else:
+        assert len(calls) == 2 * 4 and all(c[0] == 2 for c in calls)  # every plane alone, as before
+        assert result.model.config["ems"] == {"volumes": None}
+        assert "3D" not in reason
