@@ -113,7 +113,7 @@ def smooth_over_time(prob, t_axis: int = 0, window: int = 3, how: str = "mean", 
                 raw[s] = np.array(prob[at(s)], dtype=np.float32)  # a copy: the input stays untouched
                 if reach:
                     spread[s] = _spread(raw[s], reach)
-        frames = [raw[t] if s == t or not reach else spread[s] for s in range(lo, hi + 1)]
+        frames = [raw[s] if s == t or not reach else spread[s] for s in range(lo, hi + 1)]
         if len(frames) == 1:
             value = frames[0].copy()
         elif how == "mean":
