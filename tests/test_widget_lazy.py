@@ -130,3 +130,80 @@ def test_an_8_gib_dask_layer_trains_without_a_read_on_the_gui_thread(make_napari
     assert isinstance(mask.data, da.Array) and mask.data.shape == lazy.shape
     assert prob.data[planes[0]].max().compute() > 0.0 and prob.data[planes[0] + 1].max().compute() == 0.0
     assert meta["params"]["train_budget_px"] == 1 << 20 and meta["status"] == "finished"
+
+
+def _stack(n=4, size=96, seed=0):
+    from napari_metastructures.core.synthetic import er_network
+
+    return np.stack([er_network((size, size), seed=seed + i)[0] for i in range(n)]).astype(np.float32)
+
+
+def test_predict_of_a_large_layer_writes_zarr_beside_its_file_or_a_temporary_store(
+        make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    import dask.array as da
+    from napari.layers._source import layer_source
+
+    from napari_metastructures.core.lazy import PARTIAL
+
+    monkeypatch.setattr(_large, "OUTPUT_LIMIT", 1024)  # every output counts as large
+    stack = _stack()
+    viewer = make_napari_viewer()
+    with layer_source(path=str(tmp_path / "cell.ome.tif")):
+        layer = viewer.add_image(da.from_array(stack, chunks=(1, 96, 96)), name="cell", scale=(2.0, 0.5, 0.5),
+                                 metadata={"axes": "TYX"})
+    widget = tiny(IgttWidget(viewer))
+    viewer.window.add_dock_widget(widget)
+    panel = widget.panel
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT):
+        panel.run()
+    trained = [b[0] for b in viewer.layers["cell_igtt"].metadata["params"]["trained_blocks"]["cell"]]
+    assert isinstance(viewer.layers["cell_igtt"].data, da.Array) and len(trained) == 4  # 4 x 96 x 96 < 1 Mpx
+    panel.predict_on.value = layer
+    with qtbot.waitSignal(panel.predicted, timeout=TIMEOUT) as blocker:
+        panel.predict()
+    mask = blocker.args[0]
+    meta, prob = mask.metadata, viewer.layers["cell_igtt_prob"]
+    assert meta["mask_store"] == str(tmp_path / "cell_igtt.zarr") and not meta["temporary"]
+    assert meta["prob_store"] == str(tmp_path / "cell_igtt_prob.zarr")
+    assert not list(tmp_path.glob(f"*{PARTIAL}"))  # finished stores only
+    assert isinstance(mask.data, da.Array) and isinstance(prob.data, da.Array) and mask.data.shape == stack.shape
+    np.testing.assert_allclose(mask.scale, (2.0, 0.5, 0.5))
+    expected = panel.model.predict(stack, device="cpu", axes="TYX")  # a time-lapse: plane by plane
+    np.testing.assert_allclose(prob.data.compute(), expected, atol=1e-6)
+    np.testing.assert_array_equal(mask.data.compute(), (expected > 0.5).astype(np.uint8))
+    assert "cell_igtt.zarr" in panel.timing.value
+    # without a source file: a temporary store, named on the status line and in the metadata
+    other = viewer.add_image(da.from_array(stack[:2], chunks=(1, 96, 96)), name="other")
+    panel.predict_on.value = other
+    qtbot.waitUntil(lambda: not panel.running, timeout=TIMEOUT)  # the first prediction's worker has ended
+    with qtbot.waitSignal(panel.predicted, timeout=TIMEOUT) as blocker:
+        panel.predict()
+    meta = blocker.args[0].metadata
+    assert meta["temporary"] and "temporary" in panel.timing.value and meta["mask_store"] in panel.timing.value
+
+
+def test_multiscale_layer_trains_at_the_level_picked_with_that_levels_scale(make_napari_viewer, qtbot):
+    import dask.array as da
+
+    full = _stack(n=2, size=128)
+    levels = [da.from_array(full, chunks=(1, 128, 128)), da.from_array(full[:, ::2, ::2], chunks=(1, 64, 64))]
+    viewer = make_napari_viewer()
+    plain = viewer.add_image(full, name="plain")
+    widget = tiny(IgttWidget(viewer))
+    viewer.window.add_dock_widget(widget)
+    assert widget.level.native.isHidden()  # only for multiscale layers (the viewer is not shown)
+    layer = viewer.add_image(levels, name="pyramid", multiscale=True, scale=(3.0, 0.5, 0.5),
+                             translate=(0.0, 10.0, 20.0), contrast_limits=(0.0, 1.0))
+    widget.images.value = [layer]
+    assert not widget.level.native.isHidden() and list(widget.level.choices) == [0, 1]
+    widget.level.value = 1
+    assert widget.panel.run_button.enabled, widget.panel.run_button.tooltip
+    with qtbot.waitSignal(widget.panel.run_finished, timeout=TIMEOUT):
+        widget.panel.run()
+    mask = viewer.layers["pyramid_igtt"]
+    assert mask.data.shape == (2, 64, 64)
+    np.testing.assert_allclose(mask.scale, (3.0, 1.0, 1.0))
+    np.testing.assert_allclose(mask.translate, (0.0, 10.0, 20.0))
+    assert mask.metadata["params"]["levels"] == {"pyramid": {"level": 1, "scale": [3.0, 1.0, 1.0]}}
+    widget.images.value = [plain]
+    assert widget.level.native.isHidden()
