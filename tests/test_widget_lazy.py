@@ -207,3 +207,45 @@ def test_multiscale_layer_trains_at_the_level_picked_with_that_levels_scale(make
     assert mask.metadata["params"]["levels"] == {"pyramid": {"level": 1, "scale": [3.0, 1.0, 1.0]}}
     widget.images.value = [plain]
     assert widget.level.native.isHidden()
+
+
+def test_axes_row_and_z_stack_choice_reach_predict_and_are_recorded(make_napari_viewer, qtbot):
+    from napari_metastructures.core.igtt.config import IgttConfig
+    from napari_metastructures.core.igtt.engine import run
+
+    stack = _stack(n=4, size=96)
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(stack, name="zstack", scale=(0.3, 0.1, 0.1), metadata={"axes": "ZYX"})
+    widget = tiny(IgttWidget(viewer))
+    viewer.window.add_dock_widget(widget)
+    assert widget.axes.value == "ZYX" and widget.zstacks.value == "auto"
+    frozen = widget.freeze(layer)
+    assert widget.predict_options(frozen) == {"volume_mode": "ortho", "anisotropy": pytest.approx(3.0)}
+    widget.zstacks.value = "slices"
+    assert widget.predict_options(frozen) == {"volume_mode": "slices"}
+    widget.zstacks.value = "auto"
+    widget.axes.value = "TYX"  # the user corrects the guess: a time-lapse, predicted plane by plane
+    corrected = widget.freeze(layer)
+    assert corrected.axes == "TYX" and widget.predict_options(corrected)["volume_mode"] == "slices"
+    assert layer.metadata["axes"] == "ZYX"  # the input layer is not changed
+    widget.axes.value = "QYX"
+    assert not widget.panel.run_button.enabled and "axes of 'zstack'" in widget.panel.run_button.tooltip
+    widget.axes.value = "ZYX"
+    assert widget.panel.run_button.enabled, widget.panel.run_button.tooltip
+
+    cfg = IgttConfig.preset("fast", encoder_depth=3, crop=64, batch_size=2, steps_per_epoch=1, epochs=1)
+    model = run([stack[0]], cfg, device="cpu").model
+    widget.panel.models.set_model(model)
+    calls, real = [], model.predict
+
+    def spy(*args, **kwargs):
+        calls.append({k: kwargs.get(k) for k in ("axes", "volume_mode", "anisotropy")})
+        return real(*args, **kwargs)
+
+    model.predict = spy
+    widget.panel.predict_on.value = layer
+    with qtbot.waitSignal(widget.panel.predicted, timeout=TIMEOUT) as blocker:
+        widget.panel.predict()
+    assert calls == [{"axes": "ZYX", "volume_mode": "ortho", "anisotropy": pytest.approx(3.0)}]
+    assert blocker.args[0].metadata["predict_options"]["volume_mode"] == "ortho"
+    assert isinstance(blocker.args[0].data, np.ndarray)  # a small result stays in memory

@@ -62,6 +62,19 @@ class FrozenLayer:
         return axes if isinstance(axes, str) and len(axes) == np.ndim(self.data) else None
 
 
+def guess_axes(layer) -> str | None:
+    """The axes of a layer (``"TZYX"``...): our reader's ``metadata["axes"]``, else napari axis
+    labels that are single axis letters; None when neither says. Reads no pixels."""
+    ndim = len(layer.data[0].shape if getattr(layer, "multiscale", False) else layer.data.shape)
+    axes = (layer.metadata or {}).get("axes")
+    if isinstance(axes, str) and len(axes) == ndim:
+        return axes.upper()
+    labels = "".join(str(a) for a in getattr(layer, "axis_labels", ()) or ()).upper()
+    if len(labels) == ndim and set(labels) <= set("TZYX") and len(set(labels)) == ndim:
+        return labels
+    return None
+
+
 def layer_pixel_size(layer) -> float | None:
     """µm per pixel of a layer from its scale and units (napari's, else our reader's), or None."""
     from ..core.units import pixel_size_um

@@ -68,8 +68,8 @@ class ModelActions:
         self.model = None
         #: Called with a model that Load model opened (the widget shows its settings in the form).
         self.on_loaded: Callable | None = None
-        #: ``level_for(layer) -> int``: the multiscale level Predict reads (None: full resolution).
-        self.level_for: Callable | None = None
+        #: ``freeze(layer) -> FrozenLayer`` for Predict (the widget's level and axes; None: as the layer is).
+        self.freeze: Callable | None = None
         #: ``predict_options(frozen) -> dict``: extra ``TrainedModel.predict`` arguments (recorded).
         self.predict_options: Callable | None = None
         self._checked: dict = {}  # image_problem's cache for the "predict on" layer
@@ -155,8 +155,8 @@ class ModelActions:
             problem = image_problem(layer, crop=1)
             if problem:
                 raise InputError(problem)
-            level = self.level_for(layer) if self.level_for is not None else 0
-            frozen, choice = FrozenLayer.from_layer(layer, level=level), resolve_device(panel.device.value)
+            frozen = self.freeze(layer) if self.freeze is not None else FrozenLayer.from_layer(layer)
+            choice = resolve_device(panel.device.value)
             options = self.predict_options(frozen) if self.predict_options is not None else {}
         except (InputError, DeviceError) as err:
             panel.notify_error(str(err))

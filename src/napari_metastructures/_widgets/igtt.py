@@ -7,6 +7,7 @@ The engine is :func:`core.igtt.engine.train` (a generator); running, streaming i
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, Select, SpinBox
@@ -19,10 +20,10 @@ from ..core.igtt.structure import STRUCTURES
 from ..core.training.data import volume_scope
 from ..core.training.settings import ENCODERS
 from ..core.units import UnitChoice, choose_unit
-from ..core.validate import InputError
+from ..core.validate import InputError, check_axes
 from ._forms import ScrollingForm, collapsible, image_layers, image_problem, parse_slices
 from ._large import TRAIN_BUDGET_MPX, describe, reads_in_blocks, training_blocks, training_images
-from ._layers import FrozenLayer, layer_pixel_size
+from ._layers import FrozenLayer, guess_axes, layer_pixel_size
 from ._run_panel import RunPanel
 from ._workers import RunRequest
 
@@ -58,7 +59,16 @@ class IgttWidget(ScrollingForm):
         d = IgttConfig.preset("fast")
         self.images = Select(label="images", choices=self._image_choices, tooltip=TIPS["images"])
         self.images.native.setMaximumHeight(80)
+        self.axes = LineEdit(label="axes", value="", tooltip=(
+            "The images' axes, e.g. TZYX, ZYX or TYX (T time, Z depth), as guessed from the file or napari's "
+            "axis labels; correct them here (empty: unknown). A stack is a volume, and Predict uses ortho "
+            "planes, only where there is a Z axis."))
         self.slices = LineEdit(label="slices", value="all", tooltip=TIPS["slices"])
+        self.zstacks = ComboBox(label="z-stacks (Predict)", value="auto", choices=[
+            ("auto (ortho planes with a Z axis)", "auto"), ("xy slices", "slices"), ("ortho planes", "ortho")],
+            tooltip="How Predict segments z-stacks: xy slices, or ortho planes (xy, xz and yz planes of the same "
+                    "network, z resampled by the z step / pixel size, averaged); ortho needs a Z axis. auto: "
+                    "ortho where the axes have a Z, as metastructures predict --volume auto.")
         self.level = ComboBox(label="resolution level", choices=self._level_choices, visible=False,
                               tooltip="Multiscale images: the level to train on and predict (0 = full "
                                       "resolution). Outputs get that level's pixel size.")
@@ -99,18 +109,22 @@ class IgttWidget(ScrollingForm):
             *(getattr(self, name) for name in FIELDS if name not in MAIN_FIELDS), self.budget]))
         self.panel = RunPanel(viewer, "igtt", "_igtt", prepare=self.prepare, validate=self.problem,
                               fg_label="pseudo-label fg %", training_size=lambda: (self.crop.value, self.batch.value))
-        super().__init__(widgets=[self.images, self.level, self.slices, self.structure, self.preset, self.epochs,
-                                  self.preview_every, self.seed, self.advanced, self.panel], footer=self.panel.footer)
+        super().__init__(widgets=[self.images, self.level, self.axes, self.slices, self.structure, self.preset,
+                                  self.epochs, self.preview_every, self.seed, self.advanced, self.zstacks, self.panel],
+                         footer=self.panel.footer)
         self.preset.changed.connect(self.apply_preset)
         self.images.changed.connect(self.update_unit)
         self.images.changed.connect(self.update_levels)
+        self.images.changed.connect(self.update_axes)
         self.panel.models.on_loaded = self.show_settings_of
-        self.panel.models.level_for = self._level_of
-        for w in (self.images, self.level, self.slices, self.structure, *(getattr(self, name) for name in FIELDS)):
+        self.panel.models.freeze, self.panel.models.predict_options = self.freeze, self.predict_options
+        for w in (self.images, self.level, self.axes, self.slices, self.structure,
+                  *(getattr(self, name) for name in FIELDS)):
             w.changed.connect(self.panel.refresh)
         self._pick_image()
         self.update_unit()
         self.update_levels()
+        self.update_axes()
 
     # ------------------------------------------------------------------ inputs
     def _image_choices(self, _widget=None) -> list:
@@ -137,6 +151,29 @@ class IgttWidget(ScrollingForm):
 
     def _level_of(self, layer) -> int:
         return int(self.level.value or 0) if getattr(layer, "multiscale", False) else 0
+
+    def update_axes(self, *_) -> None:
+        """Show the first chosen image's axes, as guessed (the user may correct them)."""
+        layers = list(self.images.value or [])
+        self.axes.value = (guess_axes(layers[0]) or "") if layers else ""
+
+    def freeze(self, layer) -> FrozenLayer:
+        """The layer as a run or Predict reads it: at the chosen level, with the axes of the axes row
+        where they fit its dimensions (raises InputError when they cannot be axes of it)."""
+        frozen = FrozenLayer.from_layer(layer, level=self._level_of(layer))
+        text = self.axes.value.strip()
+        if not text or frozen.axes == text.upper():
+            return frozen
+        axes = check_axes(text, frozen.data.shape, name=f"axes of '{layer.name}'")
+        return replace(frozen, metadata={**frozen.metadata, "axes": axes})
+
+    def predict_options(self, frozen: FrozenLayer) -> dict:
+        """``TrainedModel.predict`` arguments for the "z-stacks" row: ortho planes where the axes
+        have Z third-last ("auto" and "ortho"), z resampled by z step / pixel size; else xy slices."""
+        axes = frozen.axes or ""
+        if self.zstacks.value != "slices" and len(axes) >= 3 and axes[-3] == "Z":
+            return {"volume_mode": "ortho", "anisotropy": float(frozen.scale[-3]) / float(frozen.scale[-1])}
+        return {"volume_mode": "slices"}
 
     def _pick_image(self) -> None:
         """Choose the selected (or first) image when none is chosen."""
@@ -214,6 +251,11 @@ class IgttWidget(ScrollingForm):
             if problem:
                 return problem
             data = layer.data[min(level, len(layer.data) - 1)] if getattr(layer, "multiscale", False) else layer.data
+            if self.axes.value.strip():
+                try:
+                    check_axes(self.axes.value, data.shape, name=f"axes of '{layer.name}'")
+                except InputError as err:
+                    return str(err)
             if data.ndim > 2:
                 try:
                     parse_slices(self.slices.value, data.shape[0], name=f"slices of '{layer.name}'")
@@ -228,7 +270,7 @@ class IgttWidget(ScrollingForm):
         blocks within the "train on (Mpx)" budget (:func:`~._large.training_blocks`), recorded in
         ``params["trained_blocks"]``."""
         config = self.config()
-        frozen = [FrozenLayer.from_layer(layer, level=self._level_of(layer)) for layer in self.images.value]
+        frozen = [self.freeze(layer) for layer in self.images.value]
         selections = [parse_slices(self.slices.value, f.data.shape[0], name=f"slices of '{f.name}'")
                       if f.data.ndim > 2 else None for f in frozen]
         seed = int(self.seed.value)
@@ -244,6 +286,7 @@ class IgttWidget(ScrollingForm):
             params["trained_blocks"] = {f.name: [b.record() for b in plan] for f, plan in zip(frozen, plans) if plan}
             note = " · training on " + "; ".join(f"'{f.name}' {describe(plan, f.data.shape)}"
                                                  for f, plan in zip(frozen, plans) if plan)
+        params["axes"] = {f.name: f.axes for f in frozen}
         levels = {f.name: {"level": f.level, "scale": list(f.scale)} for f in frozen if f.level is not None}
         if levels:
             params["levels"] = levels
