@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -49,8 +50,20 @@ def read_block(data, index: tuple) -> np.ndarray:
     """
     block = data[tuple(index)]
     if hasattr(block, "compute"):  # dask
-        block = block.compute()
+        block = block.compute(**_scheduler())
     return np.asarray(block)
+
+
+def _scheduler() -> dict:
+    """Inside a dask.distributed worker, compute a block in that worker (the client's graph
+    cannot carry our zarr-backed arrays); elsewhere, dask's default scheduler."""
+    if "distributed" not in sys.modules:
+        return {}
+    try:
+        sys.modules["distributed"].get_worker()
+    except (ValueError, AttributeError):
+        return {}
+    return {"scheduler": "synchronous"}
 
 
 def sample_blocks(shape, block_ndim: int, budget_px: int, seed: int, only=None) -> list[tuple]:
