@@ -196,3 +196,21 @@ def test_predict_ortho_uses_the_files_anisotropy(igtt_run, monkeypatch):
                  "--device", "cpu", "--tile", "64", "--volume", "slices"]) == 0
     assert seen == [(None, None)]
     assert json.loads((tmp / "sl" / "run.json").read_text())["files"][0]["volume"] == "slices"
+
+
+@pytest.mark.slow
+def test_a_file_too_big_for_memory_trains_on_a_sample_of_blocks(tmp_path, monkeypatch):
+    from napari_metastructures import io
+
+    movie = write_tiff(tmp_path / "big.tif", _image((6, 48, 64), 7), scale=(2.0, 0.2, 0.2), axes="TYX")
+    monkeypatch.setattr(io, "LAZY_ABOVE", 100)  # every file counts as too big: read lazily
+    out = tmp_path / "o"
+    budget = str(2 * 48 * 64 / 1e6)  # two planes
+    assert main(["igtt", str(movie), "--out", str(out), "--epochs", "1", "--seed", "3", "--train-budget", budget,
+                 "--zarr-above", "0", *TINY]) == 0
+    report = json.loads((out / "run.json").read_text())
+    trained = report["trained_on"][0]
+    assert len(trained["blocks"]) == 2 and trained["shape"] == [2, 48, 64] and trained["train_budget_mpx"] > 0
+    mask = read_image(out / "big_mask.zarr")
+    assert mask.data.shape == (6, 48, 64) and mask.axes == "TYX" and mask.scale == pytest.approx((2.0, 0.2, 0.2))
+    assert report["files"][0]["status"] == "done" and not (out / "big_mask.tif").exists()

@@ -116,8 +116,9 @@ def test_an_8_gib_dask_layer_trains_without_a_read_on_the_gui_thread(make_napari
         panel.run()
         # the placeholders are lazy (no 8 GiB of zeros) and the status line names the planes
         assert isinstance(viewer.layers["big_igtt_prob"].data, da.Array)
-        assert "training on 'big' 4 of 8192 planes" in panel.timing.value
+        assert "sample of 'big': 4 of 8192 planes" in panel.timing.value
     assert blocker.args == ["finished"], panel.timing.value
+    assert "sample of 'big': 4 of 8192 planes" in panel.timing.value  # still said when it has finished
     on_gui = [plane for thread, plane in reads if thread is threading.main_thread()]
     assert on_gui == []  # every chunk of the input was computed in the worker
     planes = sorted({plane for _, plane in reads})

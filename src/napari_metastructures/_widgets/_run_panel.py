@@ -384,7 +384,7 @@ class RunPanel(Container):
             "no epoch, the previous model is kept" if self.model is not None else "no epoch")
         self._set_running(False)
         if self.status != "failed":
-            text = f"{self.status}: {epochs} in {fmt_seconds(time.perf_counter() - self._t0)}"
+            text = f"{self.status}: {epochs} in {fmt_seconds(time.perf_counter() - self._t0)}{self._request.note}"
             if self._last is not None and self._last.extra.get("structure"):
                 text += f" · structure: {self._last.extra['structure']}"
             early = self._last is not None and self._last.epoch < self._last.n_epochs and self._last.message

@@ -284,7 +284,7 @@ class IgttWidget(ScrollingForm):
         if any(plan is not None for plan in plans):
             params["train_budget_px"] = budget
             params["trained_blocks"] = {f.name: [b.record() for b in plan] for f, plan in zip(frozen, plans) if plan}
-            note = " · training on " + "; ".join(f"'{f.name}' {describe(plan, f.data.shape)}"
+            note = " · sample of " + "; ".join(f"'{f.name}': {describe(plan, f.data.shape)}"
                                                  for f, plan in zip(frozen, plans) if plan)
         params["axes"] = {f.name: f.axes for f in frozen}
         levels = {f.name: {"level": f.level, "scale": list(f.scale)} for f in frozen if f.level is not None}
