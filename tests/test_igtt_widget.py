@@ -289,7 +289,7 @@ def test_16bit_image_is_fine_and_crop_must_fit_depth(make_napari_viewer):
 
 
 def test_engine_error_is_a_notification_and_widget_recovers(make_napari_viewer, qtbot, er_image, monkeypatch):
-    def out_of_memory(images, config, seed=0, device="auto", stop=None, axes=None):
+    def out_of_memory(images, config, seed=0, device="auto", stop=None, axes=None, init=None):
         raise OutOfMemoryAdvice("cuda:0 ran out of memory; try a smaller batch size (now 2)")
         yield  # a generator, like the real engine
 
@@ -344,7 +344,7 @@ def test_progress_inside_the_first_epoch(make_napari_viewer, qtbot, er_image, mo
 
     release = threading.Event()
 
-    def slow_first_epoch(images, config, seed=0, device="auto", stop=None, axes=None):
+    def slow_first_epoch(images, config, seed=0, device="auto", stop=None, axes=None, init=None):
         for _ in range(7):  # seven batches, each polling Stop as the engine does
             stop()
         release.wait(60)  # the test looks at the panel now (released below, never a timed sleep)

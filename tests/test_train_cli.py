@@ -135,3 +135,67 @@ def test_widget_and_cli_give_the_same_model_for_the_same_seed(pair, make_napari_
     cli = torch.load(tmp / "cli.pt", weights_only=True)["state_dict"]
     widget = model.net.state_dict()
     assert set(cli) == set(widget) and _equal(cli, {k: v.cpu() for k, v in widget.items()})
+
+
+@pytest.mark.slow
+def test_igtt_starts_from_a_saved_model_and_records_it(pair, capsys):
+    import torch
+
+    from napari_metastructures.core.igtt.config import IgttConfig
+    from napari_metastructures.core.igtt.engine import run as igtt_run
+
+    tmp, img, lab, image = pair
+    igtt_tiny = [*TINY, "--decoder-channels", "16,8,8", "--tile", "64"]
+    assert main(["igtt", str(img), "--out", str(tmp / "a"), "--save-model", str(tmp / "a.pt"), *igtt_tiny]) == 0
+    assert main(["igtt", str(img), "--out", str(tmp / "b"), "--init", str(tmp / "a.pt"), "--init-part", "encoder",
+                 *igtt_tiny]) == 0
+    run = json.loads((tmp / "b" / "run.json").read_text())
+    assert run["init"]["part"] == "encoder" and run["init"]["path"].endswith("a.pt")
+    assert run["init"]["model"]["decoder_channels"] == [16, 8, 8]
+    assert "starting from a.pt (encoder)" in capsys.readouterr().out
+    assert json.loads((tmp / "a" / "run.json").read_text())["init"] is None
+    # the whole network, stopped before its first batch: exactly the file's weights
+    cfg = IgttConfig.preset("fast", encoder_depth=3, decoder_channels=(16, 8, 8), crop=64, batch_size=2,
+                            max_steps=2, epochs=1, tile=64)
+    result = igtt_run([image], cfg, seed=9, device="cpu", stop=lambda: True, init=(str(tmp / "a.pt"), "all"))
+    saved = torch.load(tmp / "a.pt", weights_only=True)["state_dict"]
+    assert _equal(saved, {k: v.cpu() for k, v in result.model.net.state_dict().items()})
+    assert result.model.config["init"]["part"] == "all"
+    # a network of another depth is refused before training, naming the file and both settings
+    deeper = [*igtt_tiny[:1], "4", *igtt_tiny[2:-4], "--decoder-channels", "16,8,8,8", "--tile", "64"]
+    assert main(["igtt", str(img), "--out", str(tmp / "c"), "--init", str(tmp / "a.pt"), *deeper]) == 2
+    assert "a.pt: cannot start from this model: encoder_depth 3 (this run: 4)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_widgets_start_row(pair, make_napari_viewer):
+    from napari_metastructures._widgets.igtt import IgttWidget
+    from napari_metastructures._widgets.rough_labels import RoughLabelsWidget
+    from napari_metastructures.core.progress import drain
+
+    tmp, img, lab, image = pair
+    start = _saved(tmp)  # depth 3, decoder 32-16-16
+    viewer = make_napari_viewer()
+    viewer.add_image(read_image(img).data, name="er")
+    viewer.add_labels(read_image(lab).data, name="er_labels")
+    rough = RoughLabelsWidget(viewer)
+    rough.encoder_depth.value, rough.crop.value, rough.batch.value, rough.steps.value, rough.epochs.value = \
+        3, 64, 2, 2, 1
+    assert rough.problem() == "" and rough.init.value is None
+    rough.init.path.value = tmp / "missing.pt"
+    assert "no model file 'missing.pt'" in rough.problem()
+    rough.init.path.value = start
+    rough.init.part.value = "encoder"
+    assert rough.problem() == ""
+    request = rough.prepare()
+    assert request.params["init"] == {"path": start, "part": "encoder"}
+    model = drain(request.start("cpu", lambda: False)).model
+    assert model.config["init"]["part"] == "encoder"
+    igtt = IgttWidget(viewer)
+    igtt.images.value = [viewer.layers["er"]]
+    igtt.init.path.value = start
+    igtt.epochs.value = 1
+    request = igtt.prepare()
+    assert request.params["init"] == {"path": start, "part": "all"}
+    with pytest.raises(InputError, match="start.pt: cannot start from this model"):  # iGTT's default decoder
+        drain(request.start("cpu", lambda: True))

@@ -22,6 +22,7 @@ from ..core.training.settings import ENCODERS
 from ..core.units import UnitChoice, choose_unit
 from ..core.validate import InputError, check_axes
 from ._forms import ScrollingForm, collapsible, image_layers, image_problem, parse_slices
+from ._init_row import InitRow
 from ._large import TRAIN_BUDGET_MPX, describe, reads_in_blocks, training_blocks, training_images
 from ._layers import FrozenLayer, guess_axes, layer_pixel_size
 from ._run_panel import RunPanel
@@ -105,8 +106,9 @@ class IgttWidget(ScrollingForm):
         self.scope = ComboBox(label="stacks as", value=d.scope, tooltip=TIPS["scope"],
                               choices=[("auto (z-stacks as volumes)", "auto"), ("volumes", "volume"),
                                        ("2D slices", "slice")])
+        self.init = InitRow()
         self.advanced = collapsible("Advanced", Container(widgets=[
-            *(getattr(self, name) for name in FIELDS if name not in MAIN_FIELDS), self.budget]))
+            *(getattr(self, name) for name in FIELDS if name not in MAIN_FIELDS), self.budget, self.init]))
         self.panel = RunPanel(viewer, "igtt", "_igtt", prepare=self.prepare, validate=self.problem,
                               fg_label="pseudo-label fg %", training_size=lambda: (self.crop.value, self.batch.value))
         super().__init__(widgets=[self.images, self.level, self.axes, self.slices, self.structure, self.preset,
@@ -118,7 +120,7 @@ class IgttWidget(ScrollingForm):
         self.images.changed.connect(self.update_axes)
         self.panel.models.on_loaded = self.show_settings_of
         self.panel.models.freeze, self.panel.models.predict_options = self.freeze, self.predict_options
-        for w in (self.images, self.level, self.axes, self.slices, self.structure,
+        for w in (self.images, self.level, self.axes, self.slices, self.structure, self.init,
                   *(getattr(self, name) for name in FIELDS)):
             w.changed.connect(self.panel.refresh)
         self._pick_image()
@@ -245,6 +247,8 @@ class IgttWidget(ScrollingForm):
             crop = self.config().crop
         except InputError as err:
             return str(err)
+        if self.init.problem():
+            return self.init.problem()
         for layer in layers:
             level = self._level_of(layer)
             problem = image_problem(layer, crop, self._cache.setdefault(id(layer), {}), level=level)
@@ -287,13 +291,15 @@ class IgttWidget(ScrollingForm):
             note = " · sample of " + "; ".join(f"'{f.name}': {describe(plan, f.data.shape)}"
                                                  for f, plan in zip(frozen, plans) if plan)
         params["axes"] = {f.name: f.axes for f in frozen}
+        init = self.init.value
+        params["init"] = self.init.record()
         levels = {f.name: {"level": f.level, "scale": list(f.scale)} for f in frozen if f.level is not None}
         if levels:
             params["levels"] = levels
 
         def start(device, stop):
             images, axes = training_images(frozen, selections, plans)  # reads the pixels: in the worker
-            return train(images, config, seed=seed, device=device, stop=stop, axes=axes)
+            return train(images, config, seed=seed, device=device, stop=stop, axes=axes, init=init)
 
         return RunRequest(inputs=frozen, params=params, seed=seed, selections=selections, blocks=plans,
                           note=note, start=start)

@@ -27,6 +27,7 @@ from ..core.training.supervised import (
 )
 from ..core.validate import InputError, check_labels_layout
 from ._forms import ScrollingForm, collapsible, image_layers, image_problem, parse_slices
+from ._init_row import InitRow
 from ._layers import FrozenLayer
 from ._run_panel import RunPanel
 from ._workers import RunRequest
@@ -86,8 +87,9 @@ class RoughLabelsWidget(ScrollingForm):
         self.warmup = SpinBox(label="warm-up epochs", value=d.warmup_epochs, min=0, max=1000,
                               tooltip=TIPS["warmup"])
         self.augment = CheckBox(text="flips and rotations", value=d.augment, tooltip=TIPS["augment"])
+        self.init = InitRow()
         self.advanced = collapsible("Advanced", Container(widgets=[
-            self.encoder_depth, self.crop, self.batch, self.lr, self.steps, self.warmup, self.augment]))
+            self.encoder_depth, self.crop, self.batch, self.lr, self.steps, self.warmup, self.augment, self.init]))
         self.panel = RunPanel(viewer, "rough_labels", "_rough", prepare=self.prepare, validate=self.problem,
                               fg_label="predicted fg %", training_size=lambda: (self.crop.value, self.batch.value))
         super().__init__(widgets=[self.image, self.label_layer, self.ignore_value, self.scribbles, self.slices,
@@ -95,7 +97,7 @@ class RoughLabelsWidget(ScrollingForm):
                                   self.advanced, self.panel], footer=self.panel.footer)
         for w in (self.image, self.label_layer, self.ignore_value, self.scribbles, self.slices, self.arch,
                   self.encoder, self.loss, self.epochs, self.preview_every, self.encoder_depth, self.crop,
-                  self.batch, self.lr, self.steps, self.warmup, self.augment):
+                  self.batch, self.lr, self.steps, self.warmup, self.augment, self.init):
             w.changed.connect(self.panel.refresh)
         self.panel.refresh()
 
@@ -126,7 +128,7 @@ class RoughLabelsWidget(ScrollingForm):
         image, labels = self.image.value, self.label_layer.value
         if image is None:
             return "pick an image layer."
-        problem = image_problem(image, int(self.crop.value), self._cache)
+        problem = image_problem(image, int(self.crop.value), self._cache) or self.init.problem()
         if problem:
             return problem
         if labels is None:
@@ -161,8 +163,11 @@ class RoughLabelsWidget(ScrollingForm):
             "class_values": prepared.class_values, "model": {"classes": prepared.n_outputs}})
         seed = int(self.seed.value)
         params = asdict(config)
-        params.update(image=image.name, labels=labels.name, class_values=prepared.class_values)
+        init = self.init.value
+        params.update(image=image.name, labels=labels.name, class_values=prepared.class_values,
+                      init=self.init.record())
         return RunRequest(
             inputs=[image], params=params, seed=seed, to_mask=to_mask, selections=[sel],
-            start=lambda device, stop: train_supervised([x], [y], config, seed=seed, device=device, stop=stop))
+            start=lambda device, stop: train_supervised([x], [y], config, seed=seed, device=device, stop=stop,
+                                                        init=init))
 

@@ -12,6 +12,8 @@ time points of a time-lapse and segments all of them. A file too big for memory 
 pixels; TIFF or ``.zarr``) is read lazily: training uses a seeded, evenly spread sample of its
 volumes (or planes) within ``--train-budget`` pixels, then every block is predicted, and outputs
 above 1 GiB go to ``.zarr`` stores (see ``metastructures predict``); run.json lists the blocks.
+``--init MODEL`` starts from a saved model (whole network, or ``--init-part encoder``), recorded in
+run.json as ``init``.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ TRAIN_BUDGET_MPX = 64.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..core.training.warm_start import INIT_PARTS
+
     p = sub.add_parser("igtt", help="unsupervised segmentation with iGTT (trains on the images given)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="INPUT",
@@ -46,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:i] or mps (default auto)")
     p.add_argument("--save-model", metavar="PATH", help="also save the trained model to this file")
+    p.add_argument("--init", metavar="MODEL", help="start from this saved model (igtt or train --save-model)")
+    p.add_argument("--init-part", choices=INIT_PARTS, default="all",
+                   help="with --init: all (default) or encoder (the decoder starts fresh)")
     p.add_argument("--structure", choices=["auto", "network", "objects"],
                    help="auto (default): decided from the first candidate and recorded in run.json; "
                         "network: thin tubules such as ER, the paper's EMS; objects: thick structures "
@@ -185,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.save_model).is_dir():
             raise InputError(f"--save-model {args.save_model}: is a folder; give a file name (e.g. model.pt).")
         check_writable(Path(args.save_model).parent, "--save-model")
+    if args.init and not Path(args.init).is_file():
+        raise InputError(f"--init {args.init}: no such model file.")
     jobs = expand_inputs(args.images)
     choice = resolve_device(args.device)
     picked = [jobs[i] for i in training_sample(len(jobs), args.train_on)]
@@ -202,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
     unit = choose_unit(args.unit, [f.pixel_size_um for _, f in files], [job.source.name for job, _ in files])
     cfg = config_from_args(args, unit)
     print(f"iGTT ({cfg.preset} preset) on {len(jobs)} file(s), training on {len(files)}, device: {choice.name} "
-          f"({choice.reason})", flush=True)
+          f"({choice.reason})" + (f", starting from {Path(args.init).name} ({args.init_part})" if args.init else ""),
+          flush=True)
     print(cfg.sizes_line(), flush=True)
     t_read = time.perf_counter()
     first_preview = None
@@ -214,19 +224,20 @@ def run(args: argparse.Namespace) -> int:
         print(record.line(), flush=True)
 
     result = drain(train([f.data for _, f in files], cfg, seed=args.seed, device=choice.device,
-                         axes=[f.axes for _, f in files]), show)
+                         axes=[f.axes for _, f in files],
+                         init=(args.init, args.init_part) if args.init else None), show)
     t_train = time.perf_counter()
     model, probs = result.model, result.outputs
     if probs is None:  # stopped mid-epoch: predict with the last good model
         probs = [model.predict(f.data, choice.device, axes=f.axes) for _, f in files]
     params = {"method": "igtt", "preset": cfg.preset, "seed": args.seed, "device": choice.device,
-              "version": __version__, "sizes": cfg.sizes()}
+              "version": __version__, "sizes": cfg.sizes(), "init": model.config.get("init")}
     header = {
         "command": "igtt", "version": __version__, "seed": args.seed,
         "device": {"requested": args.device, "used": choice.device, "name": choice.name, "reason": choice.reason},
         "params": {**cfg.to_dict(), "volume": args.volume, "zarr_above_bytes": zarr_above},
         "sizes": {**cfg.sizes(), "reason": unit.reason},
-        "structure": model.config.get("structure"),
+        "structure": model.config.get("structure"), "init": model.config.get("init"),
         "trained_on": [{"path": str(job.source), "stem": job.stem, "shape": list(f.data.shape),
                         "dtype": str(f.data.dtype), "scale": list(f.scale), "axes": f.axes,
                         "frames": frames[job.stem],

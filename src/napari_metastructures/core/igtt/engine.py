@@ -319,7 +319,8 @@ class IgttTask:
 
 def train(images, config: IgttConfig | None = None, seed: int = 0, device: str = "auto",
           stop: Callable[[], bool] | None = None,
-          axes: list | None = None, anisotropy=None) -> Generator[EpochResult, None, TrainResult]:
+          axes: list | None = None, anisotropy=None, init: tuple | None = None,
+          ) -> Generator[EpochResult, None, TrainResult]:
     """Train iGTT on one or many images (no labels). A generator.
 
     Parameters
@@ -342,6 +343,9 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
     anisotropy : float, list of float or None, optional
         z step / pixel size of the volumes (one value, or one per image); it sets EMS's z shift
         radius (:func:`.ems.z_radius`). None: unknown (no z shifts). Unused for 2D data.
+    init : (path, part), optional
+        Start from a saved model's weights, ``part`` "all" or "encoder" (the decoder starts fresh);
+        see :mod:`..training.warm_start`. Recorded as ``config["init"]``.
 
     Yields
     ------
@@ -367,11 +371,17 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
 
     spec, pres, scores, groups = prepare(imgs, cfg, axes)
     with random.active():
-        net = build_model(**{k: v for k, v in cfg.model_dict().items() if k != "in_channels"}).to(dev)
+        net = build_model(**{k: v for k, v in cfg.model_dict().items() if k != "in_channels"})
+    started_from = None
+    if init is not None:
+        from ..training.warm_start import apply_init
+
+        started_from = apply_init(net, init[0], init[1], cfg.model_dict())
+    net.to(dev)
     model_config = {"kind": "igtt", "model": cfg.model_dict(), "preprocess": spec,
                     "calibration": cfg.calibration_dict(), "training": given.to_dict(), "sizes": given.sizes(),
                     "seed": int(seed),
-                    "device": choice.device, "device_name": choice.name}
+                    "device": choice.device, "device_name": choice.name, "init": started_from}
     model = IgttModel(net, model_config, __version__, [])
     anis = volume_anisotropy(imgs, axes, cfg, anisotropy)
     model.config["ems"] = {"volumes": "3d", "anisotropy": anis} if any(n > 1 for n in groups) else {"volumes": None}
@@ -386,8 +396,8 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
 def run(images, config: IgttConfig | None = None, seed: int = 0, device: str = "auto",
         stop: Callable[[], bool] | None = None,
         on_epoch: Callable[[EpochResult], None] | None = None, axes: list | None = None,
-        anisotropy=None) -> TrainResult:
+        anisotropy=None, init: tuple | None = None) -> TrainResult:
     """Run :func:`train` to the end (or the stop request) and return its :class:`TrainResult`."""
     from ..progress import drain
 
-    return drain(train(images, config, seed, device, stop, axes, anisotropy), on_epoch)
+    return drain(train(images, config, seed, device, stop, axes, anisotropy, init), on_epoch)
