@@ -32,20 +32,11 @@ from make_study_report import load_nuclei  # noqa: E402
 from napari_metastructures.core.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
 from napari_metastructures.core.progress import drain  # noqa: E402
 from napari_metastructures.core.study.transfer import TransferConfig, run_transfer, summarise  # noqa: E402
-from napari_metastructures.core.supervised import SupervisedConfig  # noqa: E402
+from napari_metastructures.core.study.transfer_report import NAMES, figure, table_lines, verdict  # noqa: E402
 from napari_metastructures.core.synthetic_cells import er_cell  # noqa: E402
 
 SIZE = 128
 TARGET = 256
-NET = dict(arch="unet", encoder="resnet18", encoder_depth=3, decoder_channels=(64, 32, 16), optimizer="sgd",
-           lr=0.05, momentum=0.9, weight_decay=1e-4, batch=8, crop=64, tile=128)
-PRETRAIN = SupervisedConfig(loss="auto", epochs=20, steps_per_epoch=8, **NET)
-FINETUNE = SupervisedConfig(loss="bce", epochs=10, steps_per_epoch=8, **NET)
-NAMES = {"none": "no pre-training (random init)", "complete": "complete masks",
-         "misannotate": "instance misannotation (50 % moved)", "misclassify": "misclassification, random classes",
-         "random": "random labels (10 %)", "pu": "50 % of instances (PU)", "igtt": "iGTT, no labels"}
-
-
 def cells(seeds) -> tuple[list, list]:
     made = [er_cell((TARGET, TARGET), seed=int(s), noise_level="medium") for s in seeds]
     return [c.image for c in made], [c.mask for c in made]
@@ -53,54 +44,6 @@ def cells(seeds) -> tuple[list, list]:
 
 def target(budget: int, seed: int):
     return cells(range(500 + 20 * seed, 500 + 20 * seed + budget))
-
-
-def figure(summary: list, budgets) -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
-    for kind in dict.fromkeys(s["kind"] for s in summary):
-        rows = [s for s in summary if s["kind"] == kind]
-        x = [r["budget"] for r in rows]
-        style = {"lw": 2.4, "color": "k"} if kind in ("none", "igtt") else {"lw": 1.2}
-        if kind == "igtt":
-            style["color"] = "tab:red"
-        ax.errorbar(x, [r["mean"] for r in rows], yerr=[r["sd"] for r in rows], marker="o", capsize=3,
-                    label=NAMES[kind], **style)
-    ax.set_xscale("log")
-    ax.set_xticks(list(budgets), [str(b) for b in budgets])
-    ax.set_xlabel(f"labelled ER cells for fine-tuning ({TARGET}²)")
-    ax.set_ylabel("test Dice (mean ± sd over seeds)")
-    ax.set_title("Pre-trained on nuclei, fine-tuned on ER")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def cell(s: dict) -> str:
-    return f"{s['mean']:.3f} ± {s['sd']:.3f} ({s['min']:.3f}-{s['max']:.3f})"
-
-
-def verdict(summary: list, a: str, b: str, budget: int) -> str:
-    """One sentence comparing kind ``a`` with kind ``b`` at ``budget``: mean difference, seed ranges."""
-    sa = next(s for s in summary if s["kind"] == a and s["budget"] == budget)
-    sb = next(s for s in summary if s["kind"] == b and s["budget"] == budget)
-    diff = sa["mean"] - sb["mean"]
-    apart = sa["min"] > sb["max"] or sb["min"] > sa["max"]
-    word = "above" if diff > 0 else "below"
-    sep = ("and every seed of one lies above every seed of the other" if apart
-           else f"but the seed ranges overlap, so {sa['n']} seeds do not separate them")
-    return f"at {budget} image(s), {NAMES[a]} is {abs(diff):.3f} {word} {NAMES[b]} ({sa['mean']:.3f} vs " \
-           f"{sb['mean']:.3f}), {sep}"
 
 
 def main(argv=None) -> int:
@@ -112,12 +55,12 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    config = TransferConfig(pretrain=PRETRAIN, finetune=FINETUNE, device="cpu")
+    config = TransferConfig(device="cpu")
     n_source, n_test = 24, 6
     if args.quick:
         config = replace(config, budgets=(1, 2), seeds=(0, 1), igtt_epochs=1,
-                         pretrain=replace(PRETRAIN, epochs=1, steps_per_epoch=2),
-                         finetune=replace(FINETUNE, epochs=1, steps_per_epoch=2))
+                         pretrain=replace(config.pretrain, epochs=1, steps_per_epoch=2),
+                         finetune=replace(config.finetune, epochs=1, steps_per_epoch=2))
         n_source, n_test = 4, 2
         args.out = str(Path(tempfile.mkdtemp(prefix="transfer_quick_")) / "transfer.md")
     out = Path(args.out)
@@ -130,13 +73,11 @@ def main(argv=None) -> int:
     summary = summarise(result["rows"])
     total = time.perf_counter() - t0
     figs.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(figs / "transfer_dice.png", figure(summary, config.budgets))
+    png = figure(summary, config.budgets, f"labelled ER cells for fine-tuning ({TARGET}²)",
+                 "Pre-trained on nuclei, fine-tuned on ER")
+    atomic_write_bytes(figs / "transfer_dice.png", png)
     budgets = list(config.budgets)
-    table = ["| pre-training on nuclei | " + " | ".join(f"{b} image(s)" for b in budgets) + " |",
-             "|---|" + "---|" * len(budgets)]
-    for kind in config.kinds:
-        row = [cell(next(s for s in summary if s["kind"] == kind and s["budget"] == b)) for b in budgets]
-        table.append(f"| {NAMES[kind]} | " + " | ".join(row) + " |")
+    table = table_lines(summary, config.kinds, budgets)
     pre = ["| pre-training | s | epochs | note |", "|---|---|---|---|"]
     for r in result["pretrain"]:
         note = f"structure {r['structure']}" if r.get("structure") else (

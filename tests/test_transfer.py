@@ -101,3 +101,35 @@ def test_the_study_end_to_end_on_tiny_data(tmp_path):
     saved = torch.load(pre["igtt"]["path"], weights_only=True)
     assert any(k.startswith("encoder.") for k in saved["state_dict"])
     assert any("pre-trained igtt" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_transfer_command_end_to_end(tmp_path, capsys):
+    import json
+
+    from napari_metastructures.cli import main
+    from napari_metastructures.io import write_tiff
+
+    for folder in ("si", "sm", "ti", "tm"):
+        (tmp_path / folder).mkdir()
+    for s in range(3):
+        inst = _blobs(seed=s)
+        write_tiff(tmp_path / "si" / f"n{s}.tif", np.where(inst > 0, 900.0, 100.0).astype(np.float32))
+        write_tiff(tmp_path / "sm" / f"n{s}.tif", (inst > 0).astype(np.uint8), layer_type="labels")
+    for s in range(5):
+        image, mask = er_network((64, 64), seed=s)
+        write_tiff(tmp_path / "ti" / f"er{s}.tif", image)
+        write_tiff(tmp_path / "tm" / f"er{s}.tif", mask, layer_type="labels")
+    args = ["transfer", "--source-images", str(tmp_path / "si"), "--source-masks", str(tmp_path / "sm"),
+            "--target-images", str(tmp_path / "ti"), "--target-masks", str(tmp_path / "tm"),
+            "--kinds", "none,pu", "--seeds", "0", "--test-fraction", "0.4", "--pretrain-epochs", "1",
+            "--finetune-epochs", "1", "--steps-per-epoch", "1", "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "o"), "--budgets", "1,2"]) == 0
+    report = json.loads((tmp_path / "o" / "transfer.json").read_text())
+    assert [(r["kind"], r["budget"]) for r in report["rows"]] == [("none", 1), ("none", 2), ("pu", 1), ("pu", 2)]
+    assert (tmp_path / "o" / "transfer_dice.png").stat().st_size > 0
+    assert "50 % of instances (PU)" in (tmp_path / "o" / "report.md").read_text()
+    assert (tmp_path / "o" / "summary.csv").read_text().count("\n") == 5
+    # 5 target images, 2 held out: a budget of 4 cannot be met
+    assert main([*args, "--out", str(tmp_path / "o2"), "--budgets", "4"]) == 2
+    assert "only 3 target image(s) are left" in capsys.readouterr().err

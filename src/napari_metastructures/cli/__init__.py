@@ -9,7 +9,7 @@ from .. import __version__
 
 #: Subcommand modules, each with ``register(subparsers)`` that sets ``func(args) -> int``.
 SUBCOMMANDS = ["view", "demo", "noise", "density", "igtt", "train", "predict", "baseline", "evaluate", "study",
-               "export_bioimageio"]
+               "transfer", "export_bioimageio"]
 
 
 def build_parser() -> argparse.ArgumentParser:

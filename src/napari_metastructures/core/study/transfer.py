@@ -36,6 +36,18 @@ from ..validate import InputError
 
 PRETRAIN_KINDS = ("none", "complete", "misannotate", "misclassify", "random", "pu", "igtt")
 
+#: The network and optimiser of every run: a small U-Net that trains in seconds on a CPU.
+NET = dict(arch="unet", encoder="resnet18", encoder_depth=3, decoder_channels=(64, 32, 16), optimizer="sgd",
+           lr=0.05, momentum=0.9, weight_decay=1e-4, batch=8, crop=64, tile=128)
+
+
+def _pretrain_default() -> SupervisedConfig:
+    return SupervisedConfig(loss="auto", epochs=20, steps_per_epoch=8, **NET)
+
+
+def _finetune_default() -> SupervisedConfig:
+    return SupervisedConfig(loss="bce", epochs=10, steps_per_epoch=8, **NET)
+
 
 @dataclass
 class TransferConfig:
@@ -44,8 +56,8 @@ class TransferConfig:
     kinds: tuple = PRETRAIN_KINDS
     budgets: tuple = (1, 3, 10)
     seeds: tuple = (0, 1, 2)
-    pretrain: SupervisedConfig = field(default_factory=SupervisedConfig)
-    finetune: SupervisedConfig = field(default_factory=SupervisedConfig)
+    pretrain: SupervisedConfig = field(default_factory=_pretrain_default)
+    finetune: SupervisedConfig = field(default_factory=_finetune_default)
     igtt_epochs: int = 6
     part: str = "encoder"
     device: str = "cpu"
@@ -80,11 +92,15 @@ def misplace_instances(mask: np.ndarray, instances: np.ndarray, p: float = 0.5, 
     return out
 
 
-def pretrain_labels(kind: str, masks: Sequence, instances: Sequence, seed: int = 0) -> list:
-    """The source set's training labels for a supervised pre-training ``kind``."""
+def pretrain_labels(kind: str, masks: Sequence, instances: Sequence | None, seed: int = 0) -> list:
+    """The source set's training labels for a supervised pre-training ``kind`` (instances: connected
+    components of the masks when None)."""
+    from scipy import ndimage
+
     out = []
-    for i, (mask, inst) in enumerate(zip(masks, instances)):
+    for i, mask in enumerate(masks):
         mask = (np.asarray(mask) > 0).astype(np.uint8)
+        inst = ndimage.label(mask)[0] if instances is None else np.asarray(instances[i])
         if kind == "complete":
             out.append(mask)
         elif kind == "misannotate":
