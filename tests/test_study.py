@@ -114,6 +114,32 @@ def test_study_end_to_end_core(tmp_path):
     assert not list(out.glob(".*.part"))
 
 
+def test_plateau_rule():
+    from napari_metastructures.core.study.runner import plateaued
+
+    assert not plateaued([0.1, 0.2, 0.3], 2, 0.01)  # fewer than 2 x patience epochs
+    assert not plateaued([0.1, 0.2, 0.3, 0.4], 2, 0.01)  # still rising: 0.35 vs 0.15
+    assert not plateaued([0.5, 0.6, 0.6, 0.601], 2, 0.01)  # 0.6005 vs 0.55: rose by 0.05
+    assert plateaued([0.5, 0.6, 0.6, 0.601], 2, 0.06)  # the mean rose by 0.0505 < 0.06
+    assert plateaued([0.6, 0.61, 0.61, 0.6], 2, 0.005)  # no rise: plateau
+
+
+@pytest.mark.slow
+def test_study_until_plateau_stops_each_label_type_on_its_own():
+    data = [er_network((64, 64), seed=i, noise_level="low") for i in range(2)]
+    config = StudyConfig(labels=parse_label_specs("cl,random:0.1"), training=SupervisedConfig(**{**TINY, "epochs": 8}),
+                         split=0.5, device="cpu", until="plateau", patience=1, min_delta=1.0)
+    result = drain(run_study([d[0] for d in data], [d[1] for d in data], config))
+    # a rise below 1.0 always counts as flat: each type stops after 2 x patience epochs, and the next one runs
+    assert [(s["labels"], s["epochs"], s["plateau"]) for s in result.summary] == [
+        ("cl", 2, True), ("random:0.1", 2, True)]
+    assert not result.stopped
+    capped = drain(run_study([d[0] for d in data], [d[1] for d in data],
+                             StudyConfig(labels=parse_label_specs("cl"), training=SupervisedConfig(**TINY), split=0.5,
+                                         device="cpu", until="plateau", patience=2, min_delta=-1.0)))
+    assert [(s["epochs"], s["plateau"]) for s in capped.summary] == [(2, False)]  # the cap, no plateau
+
+
 @pytest.mark.slow
 def test_study_stop_keeps_what_is_done():
     data = [er_network((64, 64), seed=i) for i in range(2)]

@@ -74,7 +74,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="U-Net decoder widths, one per encoder stage, e.g. 64,32,16 for a small fast model")
     p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="sgd (momentum 0.9, the paper) or adam")
     p.add_argument("--loss", default="bce", choices=["auto", *LOSSES], help="training loss (default bce)")
-    p.add_argument("--epochs", type=int, default=20, help="epochs per label type (default 20)")
+    p.add_argument("--epochs", type=int, default=20,
+                   help="epochs per label type (default 20); with --until plateau, the most epochs")
+    p.add_argument("--until", choices=["epochs", "plateau"], default="epochs",
+                   help="epochs (default): train every label type for --epochs; plateau: until its test Dice "
+                        "stops rising (mean of the last --patience epochs within --min-delta of the ones before)")
+    p.add_argument("--patience", type=int, default=5, help="with --until plateau: epochs per window (default 5)")
+    p.add_argument("--min-delta", type=float, default=0.005,
+                   help="with --until plateau: the smallest rise of mean test Dice that counts (default 0.005)")
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: cover the training pixels once)")
     p.add_argument("--batch", type=int, default=4, help="batch size (default 4)")
     p.add_argument("--crop", type=int, default=256, help="training crop size in px (default 256)")
@@ -100,7 +107,10 @@ def run(args: argparse.Namespace) -> int:
     training.check()
     check_writable(args.out)  # before any reading or training
     names, images, masks, instances = load_pairs(args.images, args.masks, args.instances)
-    config = StudyConfig(labels=specs, training=training, split=args.split, seed=args.seed, device=args.device)
+    if args.patience < 1:
+        raise InputError(f"--patience {args.patience}: give at least 1 epoch.")
+    config = StudyConfig(labels=specs, training=training, split=args.split, seed=args.seed, device=args.device,
+                         until=args.until, patience=args.patience, min_delta=args.min_delta)
     print(f"study: {len(names)} images, label types {', '.join(s.name for s in specs)}", flush=True)
     result = drain(run_study(images, masks, config, names=names, instances=instances),
                    lambda line: print(line, flush=True))

@@ -26,7 +26,7 @@ def _csv_bytes(rows: list, columns: Sequence[str]) -> bytes:
 
 RESULT_COLUMNS = ("labels", "epoch", "step", "train_loss", "test_dice")
 SUMMARY_COLUMNS = ("labels", "group", "final_dice", "best_dice", "best_epoch", "final_auc", "final_accuracy",
-                   "epochs", "seconds")
+                   "epochs", "plateau", "seconds")
 
 
 def _png(fig, dpi: int = 80) -> bytes:

@@ -123,10 +123,26 @@ class StudyConfig:
     split: float = 0.7
     seed: int = 0
     device: str = "auto"
+    #: "epochs": train every label type for ``training.epochs``; "plateau": until its test Dice
+    #: stops rising (mean of the last ``patience`` epochs within ``min_delta`` of the ``patience``
+    #: before), with ``training.epochs`` as the cap.
+    until: str = "epochs"
+    patience: int = 5
+    min_delta: float = 0.005
 
     def as_dict(self) -> dict:
         return {"labels": [asdict(s) for s in self.labels], "training": asdict(self.training),
-                "split": self.split, "seed": self.seed, "device": self.device}
+                "split": self.split, "seed": self.seed, "device": self.device, "until": self.until,
+                "patience": self.patience, "min_delta": self.min_delta}
+
+
+def plateaued(dices: Sequence[float], patience: int, min_delta: float) -> bool:
+    """True once the mean of the last ``patience`` values is less than ``min_delta`` above the mean
+    of the ``patience`` values before them (needs ``2 * patience`` values)."""
+    d = np.asarray(dices, float)
+    if patience < 1 or d.size < 2 * patience:
+        return False
+    return bool(d[-patience:].mean() - d[-2 * patience:-patience].mean() < min_delta)
 
 
 @dataclass
@@ -182,20 +198,27 @@ def run_study(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], config:
     te_images, te_masks = [images[i] for i in test], [masks[i] for i in test]
     tr_inst = None if instances is None else [instances[i] for i in train]
     scorer = _test_scorer(te_images, te_masks, config.training.tile)
+    if config.until not in ("epochs", "plateau"):
+        raise InputError(f"until {config.until!r}: use epochs or plateau.")
     cfg = replace(config.training, preview_every=0)
     rows, summary, examples, stopped = [], [], {"image": te_images[0], "mask": te_masks[0]}, False
     device_used = None
     for spec in config.labels:
         t0 = time.perf_counter()
         noisy, records = noisy_training_labels(spec, [masks[i] for i in train], config.seed, tr_inst)
+        flat = [False]
+
+        def halt(flat=flat) -> bool:
+            return flat[0] or bool(stop and stop())
+
         gen = train_supervised(tr_images, noisy, cfg, seed=config.seed, device=config.device,
-                               stop=stop, evaluate=scorer)
+                               stop=halt, evaluate=scorer)
         step, dices, last = 0, [], None
         while True:
             try:
                 r = next(gen)
             except StopIteration as done:
-                model, stopped = done.value.model, done.value.stopped is not None
+                model, stopped = done.value.model, done.value.stopped is not None and not flat[0]
                 break
             for loss in r.extra["step_losses"]:
                 step += 1
@@ -205,7 +228,9 @@ def run_study(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], config:
                          "test_dice": r.extra["test_dice"]})
             dices.append(r.extra["test_dice"])
             last = r
-            yield f"{spec.name:<24} {r.line()}  test Dice {r.extra['test_dice']:.3f}"
+            flat[0] = config.until == "plateau" and plateaued(dices, config.patience, config.min_delta)
+            yield f"{spec.name:<24} {r.line()}  test Dice {r.extra['test_dice']:.3f}" + (
+                " (plateau)" if flat[0] else "")
         device_used = model.config["device"]
         if last is not None:
             examples[spec.name] = {"noisy": noisy[0] if train else None,
@@ -215,6 +240,7 @@ def run_study(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], config:
                             "final_dice": dices[-1], "best_dice": float(np.nanmax(dices)),
                             "best_epoch": int(np.nanargmax(dices)) + 1, "final_auc": last.extra["test_auc"],
                             "final_accuracy": last.extra["test_accuracy"], "epochs": last.epoch,
+                            "plateau": bool(flat[0]),
                             "seconds": time.perf_counter() - t0, "noise": records[0]})
         if stopped:
             break
