@@ -29,18 +29,24 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from make_study_report import SEED, TRAINING, load_er, load_nuclei  # noqa: E402
 
 from napari_metastructures.core.atomic import atomic_write_bytes, atomic_write_text  # noqa: E402
+from napari_metastructures.core.metrics import pooled_scores  # noqa: E402
 from napari_metastructures.core.progress import drain  # noqa: E402
 from napari_metastructures.core.study import (  # noqa: E402
     DEFAULT_LABELS,
     StudyConfig,
     figure_dice,
+    noisy_training_labels,
     paper_check,
+    parse_label_spec,
     parse_label_specs,
     run_study,
+    split_indices,
 )
+from napari_metastructures.core.training.supervised import train_supervised  # noqa: E402
 
 START, END = "<!-- converged:start -->", "<!-- converged:end -->"
 CAP, PATIENCE, MIN_DELTA = 80, 5, 0.005
+STEP_EPOCHS, STEP_FACTOR = 20, 10  # after the plateau: this many epochs at lr / STEP_FACTOR
 SETS = {"nuclei": DEFAULT_LABELS, "er": "cl,flip:0.45"}
 
 
@@ -65,6 +71,37 @@ def gap_sentence(summary: list) -> str:
 
     return (f"Clean minus flip(0.45): {gap:+.3f}, {within} 0.05. flip(0.45) needed {needed(by['flip:0.45'])}, "
             f"clean {needed(by['cl'])}.")
+
+
+def lr_step(data, summary: list, training, extra: int, folder: Path) -> list:
+    """Clean and flip(0.45) again to their plateau epoch, then ``extra`` epochs from those weights at
+    lr / STEP_FACTOR (a step schedule): does a smaller step close the gap? Rows per label type."""
+    names, images, masks, inst = data
+    train, test = split_indices(len(images), 0.7, SEED)
+    tr_images, tr_masks = [images[i] for i in train], [masks[i] for i in train]
+    te_images, te_masks = [images[i] for i in test], [(masks[i] > 0).astype("uint8") for i in test]
+    tr_inst = None if inst is None else [inst[i] for i in train]
+
+    def score(model) -> float:
+        probs = [model.predict(im, device="cpu", tile=training.tile) for im in te_images]
+        return float(pooled_scores(None, te_masks, probs=probs)["dice"])
+
+    rows = []
+    for s in summary:
+        if s["labels"] not in ("cl", "flip:0.45"):
+            continue
+        noisy, _ = noisy_training_labels(parse_label_spec(s["labels"]), tr_masks, SEED, tr_inst)
+        first = drain(train_supervised(tr_images, noisy, replace(training, epochs=s["epochs"], preview_every=0),
+                                       seed=SEED, device="cpu")).model
+        path = first.save(folder / f"plateau_{len(rows)}.pt")
+        low = replace(training, epochs=extra, lr=training.lr / STEP_FACTOR, preview_every=0)
+        dices = []
+        drain(train_supervised(tr_images, noisy, low, seed=SEED, device="cpu", init=(str(path), "all"),
+                               evaluate=lambda m: {"test_dice": score(m)}),
+              lambda r, dices=dices: dices.append(r.extra["test_dice"]))
+        rows.append({"labels": s["labels"], "plateau": score(first), "after": dices[-1], "best": max(dices)})
+        print(f"lr step {s['labels']}: {rows[-1]}", flush=True)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -107,6 +144,17 @@ def main(argv=None) -> int:
         section += [f"### {title}", "", *table(res.summary, cap), "", paper_check(res.summary)
                     if len({s['group'] for s in res.summary}) > 2 else "", gap_sentence(res.summary),
                     "", f"![{tag} Dice until plateau](figures/{png})", ""]
+        extra = 2 if args.quick else STEP_EPOCHS
+        with tempfile.TemporaryDirectory() as tmp:
+            steps = lr_step((names, images, masks, inst), res.summary, training, extra, Path(tmp))
+        if len(steps) == 2:
+            section += [f"Then {extra} more epochs from the plateau's weights at lr / {STEP_FACTOR} "
+                        f"({training.lr / STEP_FACTOR:g}), same seed:", "",
+                        "| labels | Dice at plateau | after the lr step | best after it |", "|---|---|---|---|",
+                        *[f"| {r['labels']} | {r['plateau']:.3f} | {r['after']:.3f} | {r['best']:.3f} |"
+                          for r in steps], "",
+                        f"Clean minus flip(0.45) after the step: {steps[0]['after'] - steps[1]['after']:+.3f} "
+                        f"(at the plateau: {steps[0]['plateau'] - steps[1]['plateau']:+.3f}).", ""]
     section += [f"Total {(time.perf_counter() - t0) / 60:.0f} min on {platform.machine()} CPU, shared with other "
                 "jobs; no GPU was lent to this run.", "", END]
     text = out.read_text()
