@@ -133,3 +133,20 @@ def test_transfer_command_end_to_end(tmp_path, capsys):
     # 5 target images, 2 held out: a budget of 4 cannot be met
     assert main([*args, "--out", str(tmp_path / "o2"), "--budgets", "4"]) == 2
     assert "only 3 target image(s) are left" in capsys.readouterr().err
+
+
+def test_report_sentences_follow_the_numbers():
+    from napari_metastructures.core.study.transfer_report import monotone_note, table_lines, verdict
+
+    def row(kind, budget, values):
+        return summarise([{"kind": kind, "budget": budget, "seed": i, "dice": v} for i, v in enumerate(values)])[0]
+
+    summary = [row("none", 1, (0.5, 0.6)), row("none", 3, (0.4, 0.45)), row("igtt", 1, (0.7, 0.8)),
+               row("igtt", 3, (0.42, 0.5))]
+    assert "0.150 above no pre-training" in verdict(summary, "igtt", "none", 1)
+    assert "every seed of one lies above" in verdict(summary, "igtt", "none", 1)
+    assert "overlap, so 2 seeds do not separate" in verdict(summary, "igtt", "none", 3)
+    assert "1: 0.550, 3: 0.425" in monotone_note(summary)
+    assert monotone_note([row("none", 1, (0.4,)), row("none", 3, (0.5,))]) == ""
+    lines = table_lines(summary, ["none", "igtt"], [1, 3])
+    assert lines[2].startswith("| no pre-training") and "0.550 ± 0.050 (0.500-0.600)" in lines[2]

@@ -7,6 +7,11 @@ NAMES = {"none": "no pre-training (random init)", "complete": "complete masks",
          "random": "random labels (10 %)", "pu": "50 % of instances (PU)", "igtt": "iGTT, no labels"}
 
 
+#: One colour per kind (no pre-training in black, iGTT in red, thicker).
+COLOURS = {"none": "k", "complete": "tab:blue", "misannotate": "tab:orange", "misclassify": "tab:green",
+           "random": "tab:purple", "pu": "tab:brown", "igtt": "tab:red"}
+
+
 def cell(s: dict) -> str:
     """``mean ± sd (min-max)`` of one summary row."""
     return f"{s['mean']:.3f} ± {s['sd']:.3f} ({s['min']:.3f}-{s['max']:.3f})"
@@ -37,6 +42,18 @@ def verdict(summary: list, a: str, b: str, budget: int) -> str:
             f"({sa['mean']:.3f} vs {sb['mean']:.3f}), {sep}")
 
 
+def monotone_note(summary: list, kind: str = "none") -> str:
+    """A sentence when ``kind``'s mean Dice does not rise with the budget (a sign of a noisy schedule)."""
+    rows = sorted((s for s in summary if s["kind"] == kind), key=lambda s: s["budget"])
+    means = [s["mean"] for s in rows]
+    if len(means) < 2 or all(b >= a for a, b in zip(means, means[1:])):
+        return ""
+    return (f"{NAMES[kind]} does not improve steadily with more labels ("
+            + ", ".join(f"{s['budget']}: {s['mean']:.3f}" for s in rows)
+            + "): with this fine-tuning schedule the seed-to-seed spread is as large as the effects, so the "
+              "ordering between rows is not reliable")
+
+
 def figure(summary: list, budgets, xlabel: str, title: str) -> bytes:
     """PNG bytes: test Dice against budget, mean ± sd, one line per kind."""
     import io
@@ -49,8 +66,7 @@ def figure(summary: list, budgets, xlabel: str, title: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     for kind in dict.fromkeys(s["kind"] for s in summary):
         rows = [s for s in summary if s["kind"] == kind]
-        style = {"lw": 2.4, "color": {"none": "k", "igtt": "tab:red"}[kind]} if kind in ("none", "igtt") \
-            else {"lw": 1.2}
+        style = {"lw": 2.4 if kind in ("none", "igtt") else 1.2, "color": COLOURS.get(kind)}
         ax.errorbar([r["budget"] for r in rows], [r["mean"] for r in rows], yerr=[r["sd"] for r in rows],
                     marker="o", capsize=3, label=NAMES[kind], **style)
     ax.set_xscale("log")
