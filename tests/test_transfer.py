@@ -143,7 +143,7 @@ def test_report_sentences_follow_the_numbers():
 
     summary = [row("none", 1, (0.5, 0.6)), row("none", 3, (0.4, 0.45)), row("igtt", 1, (0.7, 0.8)),
                row("igtt", 3, (0.42, 0.5))]
-    assert "0.150 above no pre-training" in verdict(summary, "igtt", "none", 1)
+    assert "0.200 above no pre-training" in verdict(summary, "igtt", "none", 1)
     assert "every seed of one lies above" in verdict(summary, "igtt", "none", 1)
     assert "overlap, so 2 seeds do not separate" in verdict(summary, "igtt", "none", 3)
     assert "1: 0.550, 3: 0.425" in monotone_note(summary)
