@@ -184,6 +184,13 @@ def label_study(tag, names, images, masks, inst, quick, figs: Path, log):
     return res, files
 
 
+def _converged_section(path: Path) -> str:
+    """The block written by make_convergence_report.py, if ``path`` holds one."""
+    start, end = "<!-- converged:start -->", "<!-- converged:end -->"
+    text = path.read_text() if path.is_file() else ""
+    return text[text.index(start):text.index(end) + len(end)] if start in text and end in text else ""
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run into a temporary folder")
@@ -293,7 +300,11 @@ def main(argv=None) -> int:
         "### Nuclei", "", baseline_table(tables["nuclei"]), "",
         "### Synthetic ER", "", baseline_table(tables["er"]), "",
     ]
-    atomic_write_text(out, "\n".join(doc))
+    text = "\n".join(doc)
+    kept = _converged_section(out)
+    if kept:  # section 4 comes from make_convergence_report.py: keep it
+        text = text.rstrip("\n") + "\n\n" + kept + "\n"
+    atomic_write_text(out, text)
     log(f"wrote {out} in {total / 60:.1f} min")
     return 0
 
