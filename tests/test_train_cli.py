@@ -183,7 +183,7 @@ def test_the_widgets_start_row(pair, make_napari_viewer):
         3, 64, 2, 2, 1
     assert rough.problem() == "" and rough.init.value is None
     rough.init.path.value = tmp / "missing.pt"
-    assert "no model file 'missing.pt'" in rough.problem()
+    assert rough.problem() == "start from: no such file."
     rough.init.path.value = start
     rough.init.part.value = "encoder"
     assert rough.problem() == ""

@@ -38,7 +38,7 @@ class InitRow(Container):
         """Why Run is disabled because of this row ("" when fine)."""
         path = self._path()
         if path is not None and not path.is_file():
-            return f"start from: no model file {path.name!r} ({path.parent})."
+            return "start from: no such file."
         return ""
 
     def record(self) -> dict | None:

@@ -17,6 +17,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, Container, Label, ProgressBar, PushButton
 from psygnal import Signal
 from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QSizePolicy
 
 from .. import __version__
 from .._tooltips import COMMON
@@ -110,10 +111,10 @@ class RunPanel(Container):
         self.footer = Container(widgets=[self.problem, button_row(self.run_button, self.stop_button), self.progress,
                                          self.timing], labels=False)
         super().__init__(widgets=[self.device, self.device_info, self.clear_previous, self.plot, *m.widgets()])
-        for label in (self.problem, self.timing):
+        for label in (self.problem, self.timing):  # often two lines long: room for them, never cut
             label.native.setWordWrap(True)
-        # the status line is often two lines long: room for them, so the footer never cuts it
-        self.timing.native.setMinimumHeight(2 * self.timing.native.fontMetrics().lineSpacing() + 4)
+            label.native.setMinimumHeight(2 * label.native.fontMetrics().lineSpacing() + 4)
+            label.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.problem.native.setStyleSheet("color: #f5a442")
 
         self._clock = QTimer()
