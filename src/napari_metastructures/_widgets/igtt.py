@@ -247,8 +247,8 @@ class IgttWidget(ScrollingForm):
             crop = self.config().crop
         except InputError as err:
             return str(err)
-        if self.init.problem():
-            return self.init.problem()
+        if problem := self.init.problem():
+            return problem
         for layer in layers:
             level = self._level_of(layer)
             problem = image_problem(layer, crop, self._cache.setdefault(id(layer), {}), level=level)

@@ -29,6 +29,22 @@ def seed(text: str) -> int:
     return value
 
 
+def int_list(minimum: int = 0):
+    """argparse type: comma-separated whole numbers, each at least ``minimum`` (e.g. ``64,32,16``)."""
+    import argparse
+
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"write whole numbers separated by commas, got {text!r}") from None
+        if not values or min(values) < minimum:
+            raise argparse.ArgumentTypeError(f"needs whole numbers of {minimum} or more, got {text!r}")
+        return values
+
+    return parse
+
+
 def check_writable(folder: Path, label: str = "--out") -> None:
     """Before any work: ``folder`` exists or can be made, is a folder, and takes a file.
 

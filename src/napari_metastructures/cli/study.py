@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from ..core.validate import InputError
-from ._files import check_folder, check_writable, seed, tiff_files
+from ._files import check_folder, check_writable, int_list, seed, tiff_files
 
 
 def _tiffs(folder: str, what: str) -> dict:
@@ -46,16 +46,6 @@ def load_pairs(images_dir: str, masks_dir: str, instances_dir: str | None = None
     return names, out_i, out_m, (out_n if inst is not None else None)
 
 
-def _widths(text: str) -> tuple:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"write whole numbers separated by commas, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"needs positive widths, got {text!r}")
-    return values
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     from ..core.study import DEFAULT_LABELS
     from ..core.training.losses import LOSSES
@@ -70,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", choices=["unet", "deeplabv3plus"], default="unet", help="architecture (default unet)")
     p.add_argument("--encoder", default="resnet18", help="encoder name, random init (default resnet18)")
     p.add_argument("--encoder-depth", type=int, default=4, help="encoder stages, 3 to 5 (default 4)")
-    p.add_argument("--decoder-channels", type=_widths, metavar="W,W,...",
+    p.add_argument("--decoder-channels", type=int_list(1), metavar="W,W,...",
                    help="U-Net decoder widths, one per encoder stage, e.g. 64,32,16 for a small fast model")
     p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="sgd (momentum 0.9, the paper) or adam")
     p.add_argument("--loss", default="bce", choices=["auto", *LOSSES], help="training loss (default bce)")

@@ -16,17 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..core.validate import InputError
-from ._files import check_writable
-
-
-def _ints(text: str) -> tuple:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"write whole numbers separated by commas, got {text!r}") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"needs whole numbers of 0 or more, got {text!r}")
-    return values
+from ._files import check_writable, int_list
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,8 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--kinds", default=",".join(PRETRAIN_KINDS),
                    help=f"pre-training kinds, comma-separated (default {','.join(PRETRAIN_KINDS)})")
-    p.add_argument("--budgets", type=_ints, default=(1, 3, 10), help="labelled target images (default 1,3,10)")
-    p.add_argument("--seeds", type=_ints, default=(0, 1, 2), help="fine-tuning seeds (default 0,1,2)")
+    p.add_argument("--budgets", type=int_list(1), default=(1, 3, 10), help="labelled target images (default 1,3,10)")
+    p.add_argument("--seeds", type=int_list(0), default=(0, 1, 2), help="fine-tuning seeds (default 0,1,2)")
     p.add_argument("--test-fraction", type=float, default=0.3, help="target images held out (default 0.3)")
     p.add_argument("--pretrain-epochs", type=int, default=20, help="epochs of pre-training (default 20)")
     p.add_argument("--finetune-epochs", type=int, default=10, help="epochs of fine-tuning (default 10)")
@@ -74,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.atomic import atomic_write_bytes, atomic_write_text
     from ..core.device import resolve_device
     from ..core.progress import drain
+    from ..core.study.report import _csv_bytes
     from ..core.study.transfer import TransferConfig, run_transfer, summarise
     from ..core.study.transfer_report import figure, table_lines, verdict
     from ._files import write_json_atomic
@@ -106,10 +97,7 @@ def run(args: argparse.Namespace) -> int:
                    lambda line: print(line, flush=True))
     summary = summarise(result["rows"])
     write_json_atomic(out / "transfer.json", {"summary": summary, **result})
-    csv = ["kind,budget,mean,sd,min,max,n"] + [
-        f"{s['kind']},{s['budget']},{s['mean']:.4f},{s['sd']:.4f},{s['min']:.4f},{s['max']:.4f},{s['n']}"
-        for s in summary]
-    atomic_write_text(out / "summary.csv", "\n".join(csv) + "\n")
+    atomic_write_bytes(out / "summary.csv", _csv_bytes(summary, ("kind", "budget", "mean", "sd", "min", "max", "n")))
     atomic_write_bytes(out / "transfer_dice.png", figure(summary, config.budgets, "labelled target images",
                                                          "Fine-tuned after each pre-training"))
     table = table_lines(summary, kinds, list(config.budgets))

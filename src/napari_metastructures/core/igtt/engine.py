@@ -35,6 +35,7 @@ from ..training.data import CropSampler, as_slices, blocks, preprocess
 from ..training.loop import Schedule, TorchRandom, TrainResult, finish, open_device, run_epochs
 from ..training.model import build_model
 from ..training.tiling import predict_tiled
+from ..training.warm_start import start_from
 from ..validate import InputError, check_image
 from .candidates import calibrate, select, select_batch
 from .config import IgttConfig, volume_scope
@@ -372,11 +373,7 @@ def train(images, config: IgttConfig | None = None, seed: int = 0, device: str =
     spec, pres, scores, groups = prepare(imgs, cfg, axes)
     with random.active():
         net = build_model(**{k: v for k, v in cfg.model_dict().items() if k != "in_channels"})
-    started_from = None
-    if init is not None:
-        from ..training.warm_start import apply_init
-
-        started_from = apply_init(net, init[0], init[1], cfg.model_dict())
+    started_from = start_from(net, init, cfg.model_dict())
     net.to(dev)
     model_config = {"kind": "igtt", "model": cfg.model_dict(), "preprocess": spec,
                     "calibration": cfg.calibration_dict(), "training": given.to_dict(), "sizes": given.sizes(),

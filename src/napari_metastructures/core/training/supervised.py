@@ -28,6 +28,7 @@ from .data import CropSampler, as_slices, preprocess
 from .loop import Schedule, TorchRandom, TrainResult, finish, open_device, run_epochs
 from .model import TrainedModel, build_model
 from .settings import check_network, check_schedule, decoder_for
+from .warm_start import start_from
 
 #: Internal marker for ignored pixels once labels are mapped to class indices.
 _IGNORE = -1
@@ -375,21 +376,16 @@ def train_supervised(
     with random.active():
         net = build_model(config.arch, config.encoder, config.encoder_depth, in_channels=1, classes=n_out,
                           decoder_channels=decoder)
-    started_from = None
-    if init is not None:
-        from .warm_start import apply_init
-
-        started_from = apply_init(net, init[0], init[1], {
-            "arch": config.arch, "encoder": config.encoder, "encoder_depth": int(config.encoder_depth),
-            "in_channels": 1, "classes": n_out, "decoder_channels": decoder})
+    settings = {"arch": config.arch, "encoder": config.encoder, "encoder_depth": int(config.encoder_depth),
+                "decoder_channels": decoder, "in_channels": 1, "classes": n_out}
+    started_from = start_from(net, init, settings)
     net.to(dev)
     sampler = CropSampler(x_slices, y_slices, crop=config.crop, seed=rng, augment=config.augment,
                           target_pad=_IGNORE)
     steps = int(config.steps_per_epoch or sampler.steps_per_epoch(config.batch))
     model_config = {
         "kind": "supervised",
-        "model": {"arch": config.arch, "encoder": config.encoder, "encoder_depth": int(config.encoder_depth),
-                  "decoder_channels": decoder, "in_channels": 1, "classes": n_out},
+        "model": settings,
         "preprocess": dict(config.preprocess),
         "threshold": 0.5,
         "class_values": prepared.class_values,

@@ -76,3 +76,8 @@ def apply_init(net, path, part: str, wanted: dict) -> dict:
             first = str(err).strip().splitlines()[0]
             raise InputError(f"{label}: its weights do not fit this network ({first[:160]}).") from None
     return {"path": str(Path(path)), "part": part, "model": saved}
+
+
+def start_from(net, init, wanted: dict) -> dict | None:
+    """:func:`apply_init` for an optional ``init = (path, part)``; None (fresh weights) when not given."""
+    return None if init is None else apply_init(net, init[0], init[1], wanted)
