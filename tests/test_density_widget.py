@@ -70,8 +70,26 @@ def test_panel_shows_matrix_rank_and_similarity(qtbot, setup):
     widget.reference.value = gt
     update(qtbot, widget)
     text = widget.panel.value
-    assert "noisy:  similarity" in text and "rank 2" in text and "Q[0, :]" in text
-    assert "gt: the reference" in text and text.count("similarity") == 1  # not compared with itself
+    assert "noisy:\n  similarity" in text and "rank 2" in text and "Q[0, :]" in text
+    assert "gt: the reference" in text and text.count("  similarity") == 1  # not compared with itself
+
+
+def test_panel_explains_the_similarity_beside_the_plain_correlation(qtbot, setup):
+    """Issue 17 item 7: the number is explained on the panel, and the uncorrected correlation shows
+    how much noise the maps carry (a 40 % flip: similarity near 1, plain r well below)."""
+    viewer, widget, gt, _ = setup
+    noisier = viewer.add_labels(flip_labels(gt.data, 0.4, seed=1), name="flip 0.4", scale=gt.scale)
+    widget.live.value = False
+    widget.layers.value = [noisier]
+    widget.reference.value = gt
+    update(qtbot, widget)
+    text = widget.panel.value
+    assert density_widget.LEGEND in text
+    similarity = float(text.split("similarity ")[1].split()[0])
+    plain = float(text.split("plain r ")[1].split(")")[0])
+    assert similarity > 0.9 and plain < similarity - 0.1, (similarity, plain)  # 0.925 vs 0.777
+    lines = text.count("\n") + 1  # every line has room at the panel's font
+    assert widget.panel.native.minimumHeight() >= lines * widget.panel.native.fontMetrics().lineSpacing()
 
 
 def test_maps_are_computed_off_the_gui_thread(qtbot, setup, thread_spy):

@@ -383,6 +383,24 @@ def test_torch_loads_in_the_background_and_run_waits_for_it(make_napari_viewer, 
     assert panel.ready and "runs on" in panel.device_info.value
 
 
+def test_torch_starts_loading_after_the_dock_is_drawn(make_napari_viewer, qtbot, er_image, monkeypatch):
+    """Issue 17 item 11: the import thread holds Python's lock for long stretches; started while the
+    widget is made, it made the dock's first layout and paint 5x slower. It starts a moment later."""
+    import threading
+
+    from napari_metastructures._widgets import _workers
+
+    started, pending = [], threading.Event()
+    monkeypatch.setattr(_workers, "LOADED", pending)
+    monkeypatch.setattr(_workers, "_loader", [])
+    monkeypatch.setattr(_workers, "start_loading", lambda: started.append(1) or pending)
+    viewer, widget = make_widget(make_napari_viewer, er_image)
+    assert started == [] and not widget.panel.run_button.enabled
+    qtbot.waitUntil(lambda: started == [1], timeout=5_000)
+    pending.set()
+    qtbot.waitUntil(lambda: widget.panel.run_button.enabled, timeout=10_000)
+
+
 def test_a_crop_that_would_not_fit_in_memory_disables_run(make_napari_viewer, er_image, monkeypatch):
     """Issue 16 (6): the engine's memory bound on the CPU is also a reason on the Run button."""
     viewer, widget = make_widget(make_napari_viewer, er_image)

@@ -6,10 +6,14 @@ stall budget (measured in benchmarks/bench_widget_responsiveness.py).
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from magicgui.widgets import Container
 
 from .._tooltips import COMMON
+
+EMPTY_NOTE = "loss and foreground %\nappear here per epoch"
 
 
 class EpochPlot(Container):
@@ -17,22 +21,38 @@ class EpochPlot(Container):
 
     The figure is drawn with matplotlib's Agg canvas by :meth:`render`, which the training thread
     calls after each epoch; the GUI thread only shows the finished image (:meth:`show`, ~1 ms).
-    Drawing the tick text takes 20-100 ms, too long for the GUI thread.
+    Drawing the tick text takes 20-100 ms, too long for the GUI thread. matplotlib itself is
+    imported and the figure built at the first :meth:`render` (importing it took 1-2 s when the
+    widget docked); until then the box shows a line of text in the theme's colours.
     """
 
     def __init__(self, fg_label: str = "foreground %", theme: str | None = None) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
         from qtpy.QtCore import Qt
         from qtpy.QtWidgets import QLabel
 
         super().__init__(labels=False)
-        self.figure = Figure(figsize=(3.3, 1.6), dpi=100)
-        self.figure.subplots_adjust(left=0.17, right=0.83, top=0.95, bottom=0.22)  # fixed: no layout engine
-        self.ax = self.figure.add_subplot()
+        self._fg_label = fg_label
+        self._figure_lock = threading.Lock()
+        self.figure = None  # built by the first render()
+        self.view = QLabel()
+        self.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.view.setFixedHeight(165)
+        self.view.setToolTip(COMMON["plot"])
+        self.native.layout().addWidget(self.view)
+        self.points: list = []
+        self.colours = _theme_colours(theme)
+        self.reset()
+
+    def _build_figure(self) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+
+        figure = Figure(figsize=(3.3, 1.6), dpi=100)
+        figure.subplots_adjust(left=0.17, right=0.83, top=0.95, bottom=0.22)  # fixed: no layout engine
+        self.ax = figure.add_subplot()
         self.ax2 = self.ax.twinx()
-        for ax, colour, label in ((self.ax, "#5ab4f0", "loss"), (self.ax2, "#f5a442", fg_label)):
+        for ax, colour, label in ((self.ax, "#5ab4f0", "loss"), (self.ax2, "#f5a442", self._fg_label)):
             ax.tick_params(labelsize=7)
             ax.yaxis.set_major_locator(MaxNLocator(nbins=4))  # few labels: text is most of the cost
             ax.set_ylabel(label, color=colour, fontsize=7)
@@ -40,28 +60,15 @@ class EpochPlot(Container):
         self.ax.set_xlabel("epoch", fontsize=7)
         (self.loss_line,) = self.ax.plot([], [], "-o", ms=2, color="#5ab4f0")
         (self.fg_line,) = self.ax2.plot([], [], "-o", ms=2, color="#f5a442")
-        self._empty_note = self.ax.text(0.5, 0.5, "loss and foreground %\nappear here per epoch",
-                                        transform=self.ax.transAxes, ha="center", va="center", fontsize=7)
-        self.colours = self._theme_colours(theme)
-        self._agg = FigureCanvasAgg(self.figure)
-        self.view = QLabel()
-        self.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.view.setFixedHeight(165)
-        self.view.setToolTip(COMMON["plot"])
-        self.native.layout().addWidget(self.view)
-        self.points: list = []
-        self.reset()
+        self._empty_note = self.ax.text(0.5, 0.5, EMPTY_NOTE, transform=self.ax.transAxes, ha="center",
+                                        va="center", fontsize=7)
+        self._agg = FigureCanvasAgg(figure)
+        self.figure = figure
+        self._paint_figure()
 
-    def _theme_colours(self, theme: str | None) -> tuple[str, str]:
-        """Paint the figure in napari theme ``theme``'s background and text colours; returns them."""
-        bg, ink = "#262930", "#f0f1f2"  # napari's dark theme, also for an unknown one
-        try:
-            from napari.utils.theme import get_theme
-
-            t = get_theme(theme or "dark")
-            bg, ink = t.background.as_hex(), t.text.as_hex()
-        except Exception:  # unknown theme: keep the dark defaults
-            pass
+    def _paint_figure(self) -> None:
+        """Paint the figure in the current theme's background and text colours."""
+        bg, ink = self.colours
         self.figure.set_facecolor(bg)
         for ax in (self.ax, self.ax2):
             ax.set_facecolor(bg)
@@ -70,14 +77,19 @@ class EpochPlot(Container):
                 spine.set_color(ink)
         self.ax.xaxis.label.set_color(ink)
         self._empty_note.set_color(ink)
-        return bg, ink
 
     def set_theme(self, theme: str | None, redraw: bool = True) -> None:
         """Follow a change of napari's theme. ``redraw`` draws at once, on the GUI thread (rare and
         asked for); pass False while a run draws in its thread, and its next epoch shows it."""
-        self.colours = self._theme_colours(theme)
-        if redraw:
+        self.colours = _theme_colours(theme)
+        self._paint_box()
+        if self.figure is not None:
+            with self._figure_lock:
+                self._paint_figure()
+        if redraw and self.points:
             self.show(self.render(self.points))
+        elif redraw:
+            self.reset()
 
     def follow_theme(self, viewer, busy) -> None:
         """Repaint when ``viewer``'s theme changes; while ``busy()`` (a run draws in its thread)
@@ -88,6 +100,12 @@ class EpochPlot(Container):
 
     def render(self, points: list) -> np.ndarray:
         """RGBA image of the plot of ``(epoch, loss, fraction)`` points (one thread at a time)."""
+        with self._figure_lock:
+            if self.figure is None:
+                self._build_figure()
+            return self._draw(points)
+
+    def _draw(self, points: list) -> np.ndarray:
         e, loss, fg = (list(c) for c in zip(*points)) if points else ([], [], [])
         self.loss_line.set_data(e, loss)
         self.fg_line.set_data(e, [100.0 * f for f in fg])
@@ -113,5 +131,25 @@ class EpochPlot(Container):
             self.points = list(points)
 
     def reset(self) -> None:
+        """Empty the plot: a line of text in the theme's colours (nothing drawn with matplotlib)."""
         self.points = []
-        self.show(self.render([]))
+        self.view.clear()
+        self.view.setText(EMPTY_NOTE)
+        self._paint_box()
+
+    def _paint_box(self) -> None:
+        bg, ink = self.colours
+        self.view.setStyleSheet(f"background-color: {bg}; color: {ink}; font-size: 9px;")
+
+
+def _theme_colours(theme: str | None) -> tuple[str, str]:
+    """napari theme ``theme``'s background and text colours (the dark theme's for an unknown one)."""
+    bg, ink = "#262930", "#f0f1f2"
+    try:
+        from napari.utils.theme import get_theme
+
+        t = get_theme(theme or "dark")
+        bg, ink = t.background.as_hex(), t.text.as_hex()
+    except Exception:  # unknown theme: keep the dark defaults
+        pass
+    return bg, ink

@@ -115,6 +115,11 @@ LOADED = threading.Event()
 _loader: list = []
 
 
+def loading_started() -> bool:
+    """True once :func:`start_loading` has been called in this process."""
+    return bool(_loader)
+
+
 def start_loading() -> threading.Event:
     """Import torch and segmentation-models-pytorch in a background thread, once per process.
 
@@ -127,6 +132,7 @@ def start_loading() -> threading.Event:
 
         def load() -> None:
             try:
+                import matplotlib.backends.backend_agg  # noqa: F401 -- the run panel's plot
                 import segmentation_models_pytorch  # noqa: F401
                 import torch  # noqa: F401
 

@@ -36,11 +36,21 @@ def format_comparison(name: str, result: dict | None, problem: str | None = None
     if problem:
         return f"{name}: {problem}"
     q = np.asarray(result["transition_matrix"])
-    lines = [f"{name}:  similarity {result['similarity']:.3f}   rank {result['rank']}"]
+    plain = result.get("plain_correlation")
+    lines = [f"{name}:", f"  similarity {result['similarity']:.3f}"
+             + ("" if plain is None else f" (plain r {plain:.3f})") + f"  rank {result['rank']}"]
     for i, row in enumerate(q[:6]):
         cells = " ".join("   -  " if not np.isfinite(v) else f"{v:6.3f}" for v in row[:6])
         lines.append(f"  Q[{i}, :] {cells}" + (" ..." if q.shape[1] > 6 else ""))
     return "\n".join(lines)
+
+
+#: Under the comparisons: what the numbers mean (the tooltip says more).
+LEGEND = ("similarity: 1 = the reference's meta-structure\n"
+          "  is kept, 0 = lost; the label noise in the\n"
+          "  maps is corrected (Lemma 1). plain r: the\n"
+          "  maps' correlation as drawn. rank < classes:\n"
+          "  the labels cannot hold the meta-structure.")
 
 
 def _compare(ref: np.ndarray, labels: np.ndarray, name: str, h: int, kernel: str) -> str:
@@ -205,7 +215,7 @@ class DensityWidget(ScrollingForm):
         messages = tag["messages"] + out["messages"]
         self.status.value = "\n".join(messages) if messages else (
             f"{len(layers)} map(s), h = {h} px{_in_um(h, tag['pixel_sizes'])}, {kernel}; contrast 0-{top:.2f} for all")
-        show_lines(self.panel, "\n".join(out["blocks"]) if out["blocks"] else (
+        show_lines(self.panel, "\n".join([*out["blocks"], LEGEND]) if out["blocks"] else (
             "" if tag["has_ref"] else "Pick a reference to compare the layers with."))
         self.fit_footer()
         self.updated.emit(layers)

@@ -320,8 +320,9 @@ def compare_to_reference(
 
     Returns
     -------
-    dict with ``transition_matrix`` (ndarray, rows = reference classes), ``rank`` (int) and
-    ``similarity`` (float).
+    dict with ``transition_matrix`` (ndarray, rows = reference classes), ``rank`` (int),
+    ``similarity`` (float) and ``plain_correlation`` (the same without the noise correction: the
+    maps' correlation as drawn).
     """
     from .noise import empirical_transition_matrix, matrix_rank
 
@@ -334,4 +335,6 @@ def compare_to_reference(
         "transition_matrix": q,
         "rank": matrix_rank(q, tol=tol),
         "similarity": meta_structure_similarity(reference, labels, bandwidth, kernel, ignore_value=ignore_value),
+        "plain_correlation": meta_structure_similarity(reference, labels, bandwidth, kernel,
+                                                       ignore_value=ignore_value, correct_noise=False),
     }
