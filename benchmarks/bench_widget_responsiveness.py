@@ -87,7 +87,7 @@ def measure(quick: bool) -> dict:
     widget = IgttWidget(viewer)
     viewer.window.add_dock_widget(widget, name="iGTT segmentation")
     app = QApplication.instance()
-    wait(app, lambda: True, 1)
+    wait(app, lambda: widget.panel.run_button.enabled, 300)  # PyTorch loads in the background first
     probe = Probe()
 
     probe.start()  # idle floor, same process, same window
