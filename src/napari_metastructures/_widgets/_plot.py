@@ -86,10 +86,8 @@ class EpochPlot(Container):
         if self.figure is not None:
             with self._figure_lock:
                 self._paint_figure()
-        if redraw and self.points:
+        if redraw and self.points:  # without points the box already shows its text, repainted above
             self.show(self.render(self.points))
-        elif redraw:
-            self.reset()
 
     def follow_theme(self, viewer, busy) -> None:
         """Repaint when ``viewer``'s theme changes; while ``busy()`` (a run draws in its thread)

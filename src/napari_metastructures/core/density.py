@@ -228,6 +228,10 @@ def _pair_moments(a, b, h, kernel, classes, ignore_value, z):
     return out
 
 
+#: Standard errors by which the channel must vary over clean classes to count as informative.
+NOISE_Z = 4.0
+
+
 def meta_structure_similarity(
     a,
     b,
@@ -236,7 +240,7 @@ def meta_structure_similarity(
     classes: Sequence[int] | None = None,
     ignore_value: int | None = IGNORE_VALUE,
     correct_noise: bool = True,
-    z: float = 4.0,
+    z: float = NOISE_Z,
 ) -> float:
     """How much of reference ``a``'s meta-structure label map ``b`` keeps: one number in [-1, 1].
 
@@ -278,6 +282,12 @@ def meta_structure_similarity(
     float
         1 for the same meta-structure, ~0 for none; NaN if no class varies in ``a``.
     """
+    corrected, plain = _similarities(a, b, bandwidth, kernel, classes, ignore_value, z)
+    return corrected if correct_noise else plain
+
+
+def _similarities(a, b, bandwidth, kernel, classes, ignore_value, z) -> tuple[float, float]:
+    """``(noise-corrected, plain)`` similarity from one pass over the density maps."""
     pairs_a = list(a) if isinstance(a, (list, tuple)) else [a]
     pairs_b = list(b) if isinstance(b, (list, tuple)) else [b]
     if len(pairs_a) != len(pairs_b) or not pairs_a:
@@ -297,18 +307,16 @@ def meta_structure_similarity(
         classes = sorted(set().union(*(label_classes(x, ignore_value) for x in refs)))
     classes = [int(c) for c in classes]
     moments = [_pair_moments(x, y, h, kernel, classes, ignore_value, z) for x, y in zip(refs, others)]
-    scores = []
+    scores: dict = {True: [], False: []}
     for k in range(len(classes)):
         n, xy, xx, yy, noise = (sum(m[k][i] for m in moments) for i in range(5))
         flat = all(m[k][5] for m in moments)
         if xx <= 0:
             continue  # the class does not vary in the reference: no meta-structure to compare
-        signal = yy
-        if correct_noise and not flat:
-            # at least the part explained by a, so the result stays within [-1, 1]
-            signal = max(yy - noise, xy * xy / xx)
-        scores.append(xy / np.sqrt(xx * signal) if signal > 0 else 0.0)
-    return float(np.clip(np.mean(scores), -1.0, 1.0)) if scores else float("nan")
+        # corrected: at least the part explained by a, so the result stays within [-1, 1]
+        for corrected, signal in ((True, yy if flat else max(yy - noise, xy * xy / xx)), (False, yy)):
+            scores[corrected].append(xy / np.sqrt(xx * signal) if signal > 0 else 0.0)
+    return tuple(float(np.clip(np.mean(v), -1.0, 1.0)) if v else float("nan") for v in (scores[True], scores[False]))
 
 
 def compare_to_reference(
@@ -331,10 +339,10 @@ def compare_to_reference(
     if reference.shape != labels.shape:
         raise InputError(f"shape {labels.shape} differs from the reference's {reference.shape}.")
     q = empirical_transition_matrix(reference, labels, ignore_value=ignore_value)
+    similarity, plain = _similarities(reference, labels, bandwidth, kernel, None, ignore_value, NOISE_Z)
     return {
         "transition_matrix": q,
         "rank": matrix_rank(q, tol=tol),
-        "similarity": meta_structure_similarity(reference, labels, bandwidth, kernel, ignore_value=ignore_value),
-        "plain_correlation": meta_structure_similarity(reference, labels, bandwidth, kernel,
-                                                       ignore_value=ignore_value, correct_noise=False),
+        "similarity": similarity,
+        "plain_correlation": plain,
     }
