@@ -45,12 +45,9 @@ def format_comparison(name: str, result: dict | None, problem: str | None = None
     return "\n".join(lines)
 
 
-#: Under the comparisons: what the numbers mean (the tooltip says more).
-LEGEND = ("similarity: 1 = the reference's meta-structure\n"
-          "  is kept, 0 = lost; the label noise in the\n"
-          "  maps is corrected (Lemma 1). plain r: the\n"
-          "  maps' correlation as drawn. rank < classes:\n"
-          "  the labels cannot hold the meta-structure.")
+#: Under the comparisons, two lines (the footer is pinned; more would squash the form above).
+LEGEND = ("similarity: 1 = kept, 0 = lost (label noise\n"
+          "corrected); plain r: as drawn; rank < classes: lost")
 
 
 def _compare(ref: np.ndarray, labels: np.ndarray, name: str, h: int, kernel: str) -> str:
