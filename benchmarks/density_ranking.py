@@ -127,6 +127,10 @@ returns a float32 array with one map per class (leading axis).
   Counts are exact integers from running sums along each axis: the cost is O(pixels) per class,
   whatever `h` (see `benchmarks/bench_density.py`).
 - **Gaussian kernel**: `scipy.ndimage.gaussian_filter` with sigma = h, zero padding, truncated at 4 sigma.
+- **Edges**: `edges="zero"` (default, the paper's) as above; `edges="inside"` divides each pixel's
+  count by the part of its window (or kernel mass) inside the image, so a class that fills the image
+  has density 1 up to the border. The density widget shows maps with `"inside"` (no dark frame);
+  the CLI, the study and the similarity keep the paper's zero padding.
 - `normalize="paper"` divides the window count by the paper's `2 N h`, with `N` the number of pixels
   of that class (a kernel density of the class's pixel positions). It is the fraction map times a
   constant per class, so every comparison below is unchanged by it.
