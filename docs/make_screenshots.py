@@ -160,7 +160,7 @@ def noisy_and_density_shots(app) -> None:
     density.updated.connect(updated.append)
     density.update_maps()
     pump(app, lambda: bool(updated))
-    viewer.grid.enabled = True  # the two maps side by side, one contrast range
+    viewer.canvas.grid.enabled = True  # the two maps side by side, one contrast range
     viewer.reset_view()
     settle(app)
     save(viewer, "widget_density.png")
