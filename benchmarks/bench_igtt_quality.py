@@ -4,6 +4,8 @@ tuning) beside every baseline and the peer, all in the same run, on
 (a) realistic whole cells (``core.synthetic_cells``): ER and mitochondria with a cell outline, a
     saturated perinuclear zone and peripheral structure 10-50x dimmer, at low, medium and high noise;
     three 384 x 384 images per set, seeds 100-102 (the development set behind the design used 0-2);
+    and 256 x 256 ER crops inside such cells (``core.synthetic_crops``, medium noise, seeds 100-102)
+    at the camera's pixels and binned 2x (denser network, tubules ~2 px);
 (b) the older synthetic ER networks and hazy mitochondria (``core.synthetic``), two 512 x 512 images;
 (c) real nuclei from ``/work/shared/data/nuclei-dsb2018`` (the first 12 images, for time).
 
@@ -33,7 +35,7 @@ METRICS = ("dice", "cldice", "iou", "accuracy")
 
 def datasets(quick: bool) -> dict:
     """{set name: (images, ground truths, pixel size in um)}."""
-    from napari_metastructures.core import synthetic, synthetic_cells
+    from napari_metastructures.core import synthetic, synthetic_cells, synthetic_crops
 
     out = {}
     levels = ["medium"] if quick else ["low", "medium", "high"]
@@ -44,6 +46,11 @@ def datasets(quick: bool) -> dict:
                                                     shape=(256, 256) if quick else (384, 384))
             out[f"{kind.upper() if kind == 'er' else kind} cell {level} noise"] = (
                 [c.image for c in cells], [c.mask > 0 for c in cells], PIXEL_UM["cell"])
+    for factor in (1, 2):  # crops inside the cell, as annotated real ER often is; at 2x pixels tubules are ~2 px
+        crops = synthetic_crops.crop_set("er", seeds=seeds, noise_level="medium", size=128 if quick else 256,
+                                         factor=factor)
+        out[f"ER crop {factor}x px medium noise"] = ([c.image for c in crops], [c.mask > 0 for c in crops],
+                                                     factor * PIXEL_UM["cell"])
     size, n = (256, 1) if quick else (512, 2)
     for kind, fn in (("ER", synthetic.er_network), ("mito", synthetic.mitochondria)):
         for level in levels:

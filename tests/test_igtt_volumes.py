@@ -5,6 +5,7 @@ import pytest
 from napari_metastructures.core.igtt.config import IgttConfig
 from napari_metastructures.core.igtt.engine import first_candidates, run
 from napari_metastructures.core.training.data import (
+    background_noise,
     blocks,
     noise_level,
     preprocess,
@@ -37,6 +38,18 @@ def test_noise_is_measured_before_clipping():
     assert noise_level(x) == pytest.approx(0.1, rel=0.1)
     # after clipping at 0 most residuals are 0: the estimate falls to a fraction of the truth
     assert noise_level(np.maximum(x, 0)) < 0.6 * noise_level(x)
+
+
+def test_background_noise_reads_the_gaps_between_dense_structure():
+    rng = np.random.default_rng(4)
+    x = rng.normal(0.0, 0.05, (256, 256)).astype(np.float32)
+    assert 0.93 * 0.05 < background_noise(x) < 1.02 * 0.05  # white noise: about 0.98 of the truth
+    lines = np.zeros_like(x, bool)
+    lines[:, :192] = (np.arange(192) % 6 < 3)[None, :]  # sharp tubules on 3/4 of the image, half the pixels
+    x[lines] += 1.0 + rng.normal(0.0, 0.2, int(lines.sum()))  # with more shot noise on them
+    assert noise_level(x) > 2 * 0.05  # the whole image's residual is ruled by the structure
+    assert 0.9 * 0.05 < background_noise(x) < 1.1 * 0.05
+    assert background_noise(x[:8, :8]) == noise_level(x[:8, :8])  # smaller than one block
 
 
 def test_gate_is_closed_on_noise_and_open_on_structure():

@@ -80,6 +80,26 @@ def noise_level(x: torch.Tensor) -> torch.Tensor:
     return 1.4826 * percentile((r - med).abs(), 50.0) / 0.8
 
 
+def _median_rows(b: torch.Tensor) -> torch.Tensor:
+    """numpy's median of each row (the mean of the two middle values for an even length)."""
+    n = b.shape[1]
+    lo = torch.kthvalue(b, (n + 1) // 2, dim=1).values
+    hi = torch.kthvalue(b, n // 2 + 1, dim=1).values
+    return 0.5 * (lo + hi)
+
+
+def background_noise(x: torch.Tensor) -> torch.Tensor:
+    """:func:`~.training.data.background_noise` of one plane: the 10th percentile of 16 x 16 blocks' noise."""
+    block = 16
+    h, w = (x.shape[0] // block) * block, (x.shape[1] // block) * block
+    if h == 0 or w == 0:
+        return noise_level(x)
+    r = (x - blur(x, 1.0))[:h, :w]
+    b = r.reshape(h // block, block, w // block, block).permute(0, 2, 1, 3).reshape(-1, block * block)
+    mad = _median_rows((b - _median_rows(b).unsqueeze(1)).abs())
+    return 1.4826 * percentile(mad, 10.0) / 0.8
+
+
 def otsu(x: torch.Tensor) -> torch.Tensor:
     """skimage's ``threshold_otsu`` (256 bins over the value range) of a non-constant tensor."""
     lo, hi = x.min(), x.max()
@@ -148,6 +168,7 @@ class Preprocess(torch.nn.Module):
         self.gate = bool(gate)
         self.gate_low, self.gate_high = (float(gate[0]), float(gate[1])) if gate else (0.0, 1.0)
         self.gate_input = bool(spec.get("gate_input", True))
+        self.gate_blocks = spec.get("gate_noise") == "blocks"
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image.to(torch.float32)
@@ -157,11 +178,13 @@ class Preprocess(torch.nn.Module):
         has_weight = False
         if self.background_sigma > 0:
             x = normalize(x, self.low, self.high, False)
+            gate_noise = noise
             if self.raw_noise:
                 noise, has_noise = noise_level(x), True
+                gate_noise = background_noise(x) if self.gate and self.gate_blocks else noise
             x = subtract_background(x, self.background_sigma, self.background_exclude, 4)
             if self.gate and has_noise:
-                weight, has_weight = significance_gate(x, noise, self.gate_low, self.gate_high), True
+                weight, has_weight = significance_gate(x, gate_noise, self.gate_low, self.gate_high), True
             x = torch.clamp(x, min=0.0)
         if self.local_sigma > 0:
             x = torch.clamp(x, min=0.0)

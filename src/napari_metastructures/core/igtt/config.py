@@ -42,8 +42,9 @@ class IgttConfig:
     local_per_width: float = 2.0  # the window is this many times the first candidate's mean width
     background_per_window: float | None = 0.7  # haze sigma = this x the window (>= local_sigma); None: fixed
     local_floor: float = 0.5  # in units of the pixel noise (measured before clipping)
-    local_gate: tuple | None = (2.0, 4.0)  # significance (noise SDs, smoothed) where local contrast opens
+    local_gate: tuple | None = (2.5, 5.0)  # significance (noise SDs, smoothed) where local contrast opens
     gate_input: bool = False  # True: the gate also weights the network input; False: only candidate scoring
+    gate_noise: str = "blocks"  # the gate's noise: "blocks" (the quietest blocks') or "mad" (the whole image's)
     scope: str = "auto"  # "auto", "volume" (z-stacks as one) or "slice" (every 2D slice alone)
     # the unit of SIZE_FIELDS: "px", or "um" with pixel_size_um (see :meth:`in_pixels`)
     size_unit: str = "px"
@@ -190,7 +191,7 @@ class IgttConfig:
                 "background_exclude": px.background_exclude, "local_sigma": px.local_sigma,
                 "local_floor": px.local_floor, "noise": "raw",
                 "gate": list(px.local_gate) if px.local_gate else None, "gate_input": px.gate_input,
-                "scope": px.scope, "pixel_size_um": px.pixel_size_um}
+                "gate_noise": px.gate_noise, "scope": px.scope, "pixel_size_um": px.pixel_size_um}
 
     def calibration_dict(self) -> dict:
         return {"rule": "igtt-candidate", "criterion": self.criterion, "n_thresholds": self.n_thresholds}

@@ -99,6 +99,32 @@ def noise_level(image: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(r - np.median(r))) / 0.8)
 
 
+#: Side (px) of the blocks of :func:`background_noise`, and the quantile of their noise it takes.
+NOISE_BLOCK, NOISE_QUANTILE = 16, 0.1
+
+
+def background_noise(image: np.ndarray) -> float:
+    """Standard deviation of the noise where there is no structure: the 10th percentile of the
+    :func:`noise_level` of 16 x 16 px blocks (per plane, pooled over planes).
+
+    :func:`noise_level` over the whole image assumes structures cover few pixels. Dense ER (40-70 %
+    of a crop inside a cell) and sharp sampling leak structure into its residual, and shot noise is
+    larger on bright structure, so it reads 2-6x the noise of the dark gaps between tubules, the
+    noise a significance test should use. The quietest blocks hold that noise. On white noise it
+    reads about 0.98 of the truth; images smaller than one block fall back to :func:`noise_level`.
+    """
+    x = np.asarray(image, dtype=np.float32)
+    planes = x.reshape((-1,) + x.shape[-2:])
+    h, w = (planes.shape[1] // NOISE_BLOCK) * NOISE_BLOCK, (planes.shape[2] // NOISE_BLOCK) * NOISE_BLOCK
+    if h == 0 or w == 0:
+        return noise_level(x)
+    r = np.stack([p - _plane_blur(p, 1.0) for p in planes])[:, :h, :w]
+    b = r.reshape(len(planes), h // NOISE_BLOCK, NOISE_BLOCK, w // NOISE_BLOCK, NOISE_BLOCK)
+    b = b.transpose(0, 1, 3, 2, 4).reshape(-1, NOISE_BLOCK * NOISE_BLOCK)
+    mad = np.median(np.abs(b - np.median(b, axis=1, keepdims=True)), axis=1)
+    return float(1.4826 * np.quantile(mad, NOISE_QUANTILE) / 0.8)
+
+
 def significance_gate(residual: np.ndarray, noise: float, low: float, high: float,
                       sigma: float = 2.0) -> np.ndarray:
     """Weights in [0, 1]: 0 where the in-plane smoothed signal is within ``low`` standard deviations
@@ -161,9 +187,10 @@ def preprocess(image: np.ndarray, spec: dict | None = None, part: str = "input")
         x = normalize(x, low, high)  # scale-free before filtering
         if raw_noise:
             noise = noise_level(x)
+            gate_noise = background_noise(x) if gate and spec.get("gate_noise") == "blocks" else noise
         x = subtract_background(x, float(sigma), bool(spec.get("background_exclude", True)), clip=False)
         if gate and noise is not None:
-            weight = significance_gate(x, noise, float(gate[0]), float(gate[1]))
+            weight = significance_gate(x, gate_noise, float(gate[0]), float(gate[1]))
         x = np.maximum(x, 0.0)
     if spec.get("local_sigma"):
         x = local_contrast(np.maximum(x, 0.0), float(spec["local_sigma"]), float(spec.get("local_floor", 3.0)),
