@@ -28,7 +28,7 @@ SHOW_CLASSES = 6
 #: Metadata key of the widget's one preview layer (its token).
 PREVIEW_KEY = "noise_preview_of"
 #: The preview's own colours (class 1, 2, ...), unlike napari's label colours of the ground truth.
-PREVIEW_COLORS = ("#ff9d00", "#00e5ff", "#ff4fd8", "#b6ff3b", "#8f7bff", "#ffe14d")
+PREVIEW_COLORS = ("#ff4fd8", "#ffe14d", "#00e5ff", "#b6ff3b", "#8f7bff", "#ff9d00")
 #: Recorded parameters that go into a kept layer's name, with their short form.
 NAME_PARAMS = (("p", "p"), ("p_fg_to_bg", "pfb"), ("p_bg_to_fg", "pbf"), ("iterations", "i"), ("ops", ""),
                ("n_classes", "c"))
