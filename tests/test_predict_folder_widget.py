@@ -102,3 +102,17 @@ def test_stop_during_predict_folder_keeps_the_written_files(make_napari_viewer, 
     assert not any(p.exists() for s in ("c", "d") for p in output_files(out, s))
     assert "stopped" in panel.timing.value
     assert json.loads((out / "run.json").read_text())["stopped"] is True
+
+
+def test_a_late_file_record_does_not_hide_the_folder_summary(make_napari_viewer, folder_and_model):
+    """Under load the last file's progress can reach the GUI after the batch's summary."""
+    src, out, model = folder_and_model
+    _, panel = _panel(make_napari_viewer, model)
+    actions = panel.models
+    actions._folder_counts, actions._folder_finished = [0, 0], False
+    actions._on_file({"stem": "b", "status": "done"})
+    assert panel.timing.value == "b: done (1 written)"
+    summary = {"done": 1, "failed": 0, "stopped": False, "out": str(out), "failed_files": []}
+    actions._on_folder_done((summary, None))
+    actions._on_file({"stem": "c", "status": "done"})  # late
+    assert panel.timing.value.startswith("1 file(s) written, 0 failed")

@@ -74,6 +74,7 @@ class ModelActions:
         self.predict_options: Callable | None = None
         self._checked: dict = {}  # image_problem's cache for the "predict on" layer
         self._exporting = False  # a bioimage.io export runs in a worker
+        self._folder_counts, self._folder_finished = [0, 0], False  # a folder prediction: done, failed; ended
         self.info = Label(value="model: none yet (run, or load one)")
         self.info.native.setWordWrap(True)
         self.save_button = PushButton(text="Save model…", enabled=False, tooltip=COMMON["save_model"])
@@ -186,7 +187,7 @@ class ModelActions:
         except (InputError, DeviceError) as err:
             panel.notify_error(str(err))
             return False
-        self._folder_counts = [0, 0]  # done, failed
+        self._folder_counts, self._folder_finished = [0, 0], False  # done, failed
         panel.start_prediction(_predict_folder, self.model, Path(source), Path(out), choice.device,
                                yielded=self._on_file, returned=self._on_folder_done,
                                errored=lambda err: panel.notify_error(user_message(err, "Predict folder")),
@@ -195,7 +196,7 @@ class ModelActions:
         return True
 
     def _on_file(self, record: dict) -> None:
-        if self.panel.closed:
+        if self.panel.closed or self._folder_finished:  # a late record must not hide the summary
             return
         if "total" in record:  # the worker has listed the folder
             self.panel.activity.update(0, record["total"])
@@ -211,6 +212,7 @@ class ModelActions:
         if panel.closed:
             return
         summary, first = outcome
+        self._folder_finished = True
         text = (f"{summary['done']} file(s) written, {summary['failed']} failed"
                 + (", stopped" if summary["stopped"] else "") + f" into {summary['out']} (run.json lists them)")
         if summary["failed_files"]:
