@@ -109,7 +109,6 @@ def test_a_late_file_record_does_not_hide_the_folder_summary(make_napari_viewer,
     src, out, model = folder_and_model
     _, panel = _panel(make_napari_viewer, model)
     actions = panel.models
-    actions._folder_counts, actions._folder_finished = [0, 0], False
     actions._on_file({"stem": "b", "status": "done"})
     assert panel.timing.value == "b: done (1 written)"
     summary = {"done": 1, "failed": 0, "stopped": False, "out": str(out), "failed_files": []}

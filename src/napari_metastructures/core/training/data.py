@@ -96,7 +96,12 @@ def noise_level(image: np.ndarray) -> float:
     r = (x - _plane_blur(x, 1.0)).ravel()
     if r.size > 1_000_000:  # a regular subsample is plenty for a median
         r = r[:: r.size // 1_000_000]
-    return float(1.4826 * np.median(np.abs(r - np.median(r))) / 0.8)
+    return float(_residual_sd(r))
+
+
+def _residual_sd(r: np.ndarray, axis: int | None = None):
+    """White noise's standard deviation from the MAD of its ``x - G_1(x)`` residual (0.8 of it)."""
+    return 1.4826 * np.median(np.abs(r - np.median(r, axis=axis, keepdims=True)), axis=axis) / 0.8
 
 
 #: Side (px) of the blocks of :func:`background_noise`, and the quantile of their noise it takes.
@@ -118,11 +123,10 @@ def background_noise(image: np.ndarray) -> float:
     h, w = (planes.shape[1] // NOISE_BLOCK) * NOISE_BLOCK, (planes.shape[2] // NOISE_BLOCK) * NOISE_BLOCK
     if h == 0 or w == 0:
         return noise_level(x)
-    r = np.stack([p - _plane_blur(p, 1.0) for p in planes])[:, :h, :w]
+    r = (planes - _plane_blur(planes, 1.0))[:, :h, :w]
     b = r.reshape(len(planes), h // NOISE_BLOCK, NOISE_BLOCK, w // NOISE_BLOCK, NOISE_BLOCK)
     b = b.transpose(0, 1, 3, 2, 4).reshape(-1, NOISE_BLOCK * NOISE_BLOCK)
-    mad = np.median(np.abs(b - np.median(b, axis=1, keepdims=True)), axis=1)
-    return float(1.4826 * np.quantile(mad, NOISE_QUANTILE) / 0.8)
+    return float(np.quantile(_residual_sd(b, axis=1), NOISE_QUANTILE))
 
 
 def significance_gate(residual: np.ndarray, noise: float, low: float, high: float,
