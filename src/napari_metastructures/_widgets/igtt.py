@@ -37,6 +37,7 @@ STRUCTURE_NAMES = {"auto": "auto (decide from the image)", "network": "thin netw
 FIELDS = {
     "epochs": "epochs", "preview_every": "preview_every", "encoder": "encoder", "encoder_depth": "encoder_depth",
     "crop": "crop", "batch": "batch_size", "lr": "lr", "steps": "steps_per_epoch", "use_ems": "use_ems",
+    "leave_out_unsure": "leave_out_unsure",
     "selection": "selection", "criterion": "criterion", "early_stop": "early_stop", "local_sigma": "local_sigma",
     "scope": "scope",
 }
@@ -96,6 +97,8 @@ class IgttWidget(ScrollingForm):
         self.steps = SpinBox(label="steps per epoch", value=d.steps_per_epoch, min=0, max=100000,
                              tooltip=TIPS["steps"])
         self.use_ems = CheckBox(text="EMS (refine pseudo-labels)", value=d.use_ems, tooltip=TIPS["use_ems"])
+        self.leave_out_unsure = CheckBox(text="leave dim, unsure pixels out of training", value=d.leave_out_unsure,
+                                         tooltip=TIPS["leave_out_unsure"])
         self.selection = ComboBox(label="threshold per", value=d.selection, tooltip=TIPS["selection"],
                                   choices=[("image", "image"), ("batch (official code)", "batch")])
         self.criterion = ComboBox(label="criterion", choices=CRITERIA, value=d.criterion, tooltip=TIPS["criterion"])

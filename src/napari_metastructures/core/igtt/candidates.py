@@ -15,6 +15,11 @@ Criteria (higher is better; ``criterion`` in the config):
   contrast does, and on sparse foreground (10 %) it settles near a 50 % split (issue 5); this
   criterion is measured in docs/igtt.md.
 
+Judge scale (``judge``): the ``image-*`` criteria read the image as it is (``"linear"``) or its
+square root (``"sqrt"``, negatives as 0). The square root compresses bright structure, so a dense
+network of dim tubules beside bright ones pulls the split down towards them; on thick objects it
+moves the split into their dim rims. The engine's ``"auto"`` uses it only for thin networks.
+
 Polarity: DMI cannot tell ``S`` from ``1 - S``. The foreground is the side whose mean *image*
 intensity is higher (bright objects, as in fluorescence); never decided from ground truth.
 
@@ -28,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 CRITERIA = ("dmi", "otsu", "image-otsu", "image-dmi")
+#: Scales an ``image-*`` criterion reads the image on (see the module docstring).
+JUDGES = ("linear", "sqrt")
 
 
 @dataclass
@@ -91,8 +98,15 @@ def polarity(image: np.ndarray, candidate: np.ndarray) -> int:
     return 1 if img[fg].mean() >= img[~fg].mean() else -1
 
 
+def judge_image(image: np.ndarray, judge: str = "linear") -> np.ndarray:
+    """The image on the judge's scale: as it is, or its square root (negatives as 0)."""
+    if judge not in JUDGES:
+        raise ValueError(f"unknown judge {judge!r}; use one of {', '.join(JUDGES)}")
+    return np.sqrt(np.clip(image, 0, None)) if judge == "sqrt" else image
+
+
 def select(prob: np.ndarray, image: np.ndarray, n_thresholds: int = 30,
-           criterion: str = "image-otsu") -> Choice:
+           criterion: str = "image-otsu", judge: str = "linear") -> Choice:
     """Choose the best inner threshold candidate (indices 1..K-2) of one prediction.
 
     Parameters
@@ -105,7 +119,10 @@ def select(prob: np.ndarray, image: np.ndarray, n_thresholds: int = 30,
         K, thresholds evenly spaced from min(P) to max(P).
     criterion : str
         See the module docstring.
+    judge : str
+        ``"linear"`` or ``"sqrt"``: the scale the image is read on (module docstring).
     """
+    image = judge_image(image, judge)
     t = thresholds(prob, n_thresholds)
     if not t[-1] > t[0] or t.size < 3:  # flat prediction: no split exists
         return Choice(float(t[-1]), 1, t.size - 1, 0.0)
@@ -118,11 +135,11 @@ def select(prob: np.ndarray, image: np.ndarray, n_thresholds: int = 30,
 
 
 def select_batch(probs: list, images: list, n_thresholds: int = 30,
-                 criterion: str = "image-otsu") -> list:
+                 criterion: str = "image-otsu", judge: str = "linear") -> list:
     """One threshold for all images (the official code's per-batch choice), from pooled pixels."""
     pooled_p = np.concatenate([np.asarray(p, np.float32).ravel() for p in probs])
     pooled_i = np.concatenate([np.asarray(i, np.float32).ravel() for i in images])
-    c = select(pooled_p, pooled_i, n_thresholds, criterion)
+    c = select(pooled_p, pooled_i, n_thresholds, criterion, judge)
     return [Choice(c.threshold, c.polarity, c.index, float(np.mean(c.mask(p)))) for p in probs]
 
 

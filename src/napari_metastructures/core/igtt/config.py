@@ -69,6 +69,7 @@ class IgttConfig:
     n_thresholds: int = 30
     criterion: str = "image-otsu"
     selection: str = "image"  # "image" or "batch"
+    leave_out_unsure: bool = True  # pixels the sqrt-judged candidate adds to the chosen one stay out of the loss
     use_ems: bool = True
     ems_radius: float = 1
     ems_keep: float = 0.1
@@ -209,7 +210,8 @@ def _preset(cls, name: str = "fast", **overrides) -> IgttConfig:
                    epochs=100, steps_per_epoch=0, coverage=1.0, min_steps=1, optimizer="sgd",
                    lr=0.05, momentum=0.9, weight_decay=1e-3, lr_schedule="step", lr_step=20,
                    lr_gamma=0.1, criterion="dmi", signed_dmi=False, squared_union=True,
-                   early_stop=False, background_sigma=None, start_smooth=0.0, preview_every=5)
+                   early_stop=False, background_sigma=None, start_smooth=0.0, preview_every=5,
+                   leave_out_unsure=False)
     else:
         raise ValueError(f"unknown preset {name!r}; use 'fast' or 'paper'")
     unknown = set(overrides) - {f.name for f in fields(cls)}

@@ -5,7 +5,10 @@ Each epoch (paper, with our documented choices):
 1. Choose a threshold candidate of the current prediction P for every image
    (:mod:`.candidates`), with polarity from the image.
 2. Refine it with EMS (:mod:`.ems`) into the pseudo-labels Y* (skipped when ``use_ems=False``);
-   a volume (``scope="volume"``) is refined as one: 3D skeleton, shifts in z, y and x.
+   a volume (``scope="volume"``) is refined as one: 3D skeleton, shifts in z, y and x. With
+   ``leave_out_unsure`` (default) the pixels that the candidate judged on the image's square root
+   adds to the chosen one are left out of the loss (:func:`leave_out_unsure`): dim structure that
+   the split cut is not taught as background, and the network decides it from its shape.
 3. Train on random crops against Y* with ``L = L_DMI + L_IoU`` (:mod:`.dmi`).
 4. Predict P on the whole images (tiled) for the next epoch and for the preview.
 
@@ -61,16 +64,16 @@ def _split(items: list, groups: list) -> list:
     return out
 
 
-def _choose(probs: list, pres: list, cfg: IgttConfig, groups: list | None = None) -> list:
+def _choose(probs: list, pres: list, cfg: IgttConfig, groups: list | None = None, judge: str = "linear") -> list:
     """One candidate per 2D slice; the slices of one volume share the candidate of the volume."""
     if cfg.selection == "batch":
-        return select_batch(probs, pres, cfg.n_thresholds, cfg.criterion)
+        return select_batch(probs, pres, cfg.n_thresholds, cfg.criterion, judge)
     if cfg.selection != "image":
         raise ValueError(f"selection must be 'image' or 'batch', got {cfg.selection!r}")
     groups = groups or [1] * len(probs)
     out = []
     for ps, xs in zip(_split(probs, groups), _split(pres, groups)):
-        out += [select(np.stack(ps), np.stack(xs), cfg.n_thresholds, cfg.criterion)] * len(ps)
+        out += [select(np.stack(ps), np.stack(xs), cfg.n_thresholds, cfg.criterion, judge)] * len(ps)
     return out
 
 
@@ -149,6 +152,28 @@ def first_targets(pres: list, cfg: IgttConfig, rng: np.random.Generator, groups:
     probs = start_probs(pres, cfg)
     choices = None if probs is None else _choose(probs, pres, cfg, groups)
     return epoch_targets(choices, probs, pres, cfg, rng, first_structure(cfg), groups, anisotropy)[1]
+
+
+def leave_out_unsure(targets: list, masks: list, wide: list) -> list:
+    """Pseudo-labels with -1 (left out of the loss) where the wider candidate ``wide`` (judged on the
+    image's square root) adds pixels to the chosen one ``masks``: structure too dim for the chosen
+    split is neither taught as foreground nor as background. EMS's positives stay."""
+    return [np.where(w & ~m & (t <= 0), np.float32(-1), t).astype(np.float32)
+            for t, m, w in zip(targets, masks, wide)]
+
+
+def pseudo_label_loss(p, y, cfg: IgttConfig):
+    """``dmi_weight L_DMI + iou_weight L_IoU`` of probabilities ``p`` against ``y`` over the pixels
+    where ``y >= 0`` (-1: left out, :func:`leave_out_unsure`)."""
+    from ..training.losses import dmi_loss, soft_iou_loss
+
+    valid = y >= 0
+    if bool(valid.all()):
+        return (cfg.dmi_weight * dmi_loss(p, y, signed=cfg.signed_dmi)
+                + cfg.iou_weight * soft_iou_loss(p, y, squared_union=cfg.squared_union))
+    return (cfg.dmi_weight * dmi_loss(p[valid], y[valid], signed=cfg.signed_dmi)
+            + cfg.iou_weight * soft_iou_loss(p, y.clamp(min=0), weight=valid.to(p.dtype),
+                                             squared_union=cfg.squared_union))
 
 
 def local_window(vols: list, pres: list, spec: dict, cfg: IgttConfig, groups: list | None = None) -> tuple:
@@ -259,9 +284,16 @@ class IgttTask:
         structure = first_structure(self.cfg) if self.decided is None else self.decided.structure
         self.masks, targets = epoch_targets(self.choices, self.probs, self.pres, self.cfg, self.ems_rng, structure,
                                             self.groups, self.anisotropy)
+        if self.cfg.leave_out_unsure and self.masks is not None:
+            targets = self._unsure_left_out(targets)
         self.fraction = 0.0 if self.masks is None else float(
             sum(m.sum() for m in self.masks) / sum(m.size for m in self.masks))
         self.sampler.set_targets(targets)
+
+    def _unsure_left_out(self, targets: list) -> list:
+        wide = [c.mask(p).astype(bool) for c, p in
+                zip(_choose(self.probs, self.scores, self.cfg, self.groups, "sqrt"), self.probs)]
+        return leave_out_unsure(targets, self.masks, wide)
 
     def batch(self) -> tuple:
         import torch
@@ -272,12 +304,7 @@ class IgttTask:
     def loss(self, logits, y, epoch: int):
         import torch
 
-        from ..training.losses import dmi_loss, soft_iou_loss
-
-        p = torch.sigmoid(logits)
-        cfg = self.cfg
-        return (cfg.dmi_weight * dmi_loss(p, y, signed=cfg.signed_dmi)
-                + cfg.iou_weight * soft_iou_loss(p, y, squared_union=cfg.squared_union))
+        return pseudo_label_loss(torch.sigmoid(logits), y, self.cfg)
 
     def _pooled_anisotropy(self) -> float | None:
         """The volumes' anisotropy for the structure choice: their common value, else None (unknown)."""
