@@ -87,11 +87,14 @@ def test_left_out_pixels_do_not_move_the_loss():
     assert pseudo_label_loss(changed, y, cfg).item() == pytest.approx(loss.item(), rel=1e-6)
 
 
-@pytest.mark.parametrize("leave_out", [True, False])
-def test_an_epoch_leaves_out_what_the_sqrt_candidate_adds(leave_out):
+@pytest.mark.parametrize("structure, leave_out, expected", [
+    ("network", True, True), ("network", False, False),
+    ("auto", True, False),  # epoch 1 of auto: the structure is not known yet
+    ("objects", True, False)])
+def test_an_epoch_leaves_out_what_the_sqrt_candidate_adds(structure, leave_out, expected):
     from napari_metastructures.core.igtt.engine import IgttModel, IgttTask, _choose
 
-    cfg = _tiny(leave_out_unsure=leave_out).in_pixels()
+    cfg = _tiny(leave_out_unsure=leave_out, structure=structure).in_pixels()
     pres = scores = [_bright_zone_and_dim_lines(64)]  # as if preprocessed: P0 and the judge
     groups = [1]
     task = IgttTask(None, pres, [(64, 64)], cfg, np.random.default_rng(0), "cpu",
@@ -102,8 +105,22 @@ def test_an_epoch_leaves_out_what_the_sqrt_candidate_adds(leave_out):
     wide = _choose(task.probs, scores, cfg, groups, "sqrt")[0].mask(task.probs[0]).astype(bool)
     added = wide & ~chosen
     assert added.sum() > 20  # the dim lines: in the sqrt candidate, not in the chosen one
-    if leave_out:
+    if expected:
         assert (target[added & (target != 1)] == -1).all()
         assert not (target[~added] == -1).any()
     else:
         assert (target >= 0).all()
+
+
+@pytest.mark.parametrize("decided, expected", [("network", True), ("objects", False)])
+def test_auto_leaves_out_unsure_pixels_once_it_has_decided_for_a_network(decided, expected):
+    from napari_metastructures.core.igtt.engine import IgttModel, IgttTask
+    from napari_metastructures.core.igtt.structure import StructureChoice
+
+    cfg = _tiny().in_pixels()
+    pres = [_bright_zone_and_dim_lines(64)]
+    task = IgttTask(None, pres, [(64, 64)], cfg, np.random.default_rng(0), "cpu", IgttModel(None, {}, "0", []),
+                    [1], pres)
+    task.decided = StructureChoice(decided, "auto", 0.3, "test")
+    task.start_epoch(2)
+    assert bool((task.sampler.targets[0] == -1).any()) == expected

@@ -68,9 +68,9 @@ IGTT: dict[str, str] = {
     "minimum number of steps).",
     "use_ems": "Refine each pseudo-label by EMS (skeletonise, jitter, keep 10% of the pixels), as in "
     "the paper. Untick for the paper's 'without EMS' ablation.",
-    "leave_out_unsure": "Pixels that a looser threshold (judged on the square root of the image) would add "
-    "to the pseudo-labels are neither taught as structure nor as background, so dim tubules the threshold "
-    "cut are not learnt as background. Default on.",
+    "leave_out_unsure": "Thin networks: pixels that a looser threshold (judged on the square root of the "
+    "image) would add to the pseudo-labels are taught neither as structure nor as background, so dim "
+    "tubules the threshold cut are not learnt as background. From epoch 2 with structure auto. Default on.",
     "selection": "Choose the pseudo-label threshold for each image (default), or one for the whole "
     "batch as the official code does.",
     "criterion": "How a threshold candidate is scored. image-otsu (default) judges the split on the "

@@ -69,7 +69,7 @@ class IgttConfig:
     n_thresholds: int = 30
     criterion: str = "image-otsu"
     selection: str = "image"  # "image" or "batch"
-    leave_out_unsure: bool = True  # pixels the sqrt-judged candidate adds to the chosen one stay out of the loss
+    leave_out_unsure: bool = True  # thin networks: what the sqrt-judged candidate adds stays out of the loss
     use_ems: bool = True
     ems_radius: float = 1
     ems_keep: float = 0.1

@@ -5,10 +5,11 @@ Each epoch (paper, with our documented choices):
 1. Choose a threshold candidate of the current prediction P for every image
    (:mod:`.candidates`), with polarity from the image.
 2. Refine it with EMS (:mod:`.ems`) into the pseudo-labels Y* (skipped when ``use_ems=False``);
-   a volume (``scope="volume"``) is refined as one: 3D skeleton, shifts in z, y and x. With
-   ``leave_out_unsure`` (default) the pixels that the candidate judged on the image's square root
-   adds to the chosen one are left out of the loss (:func:`leave_out_unsure`): dim structure that
-   the split cut is not taught as background, and the network decides it from its shape.
+   a volume (``scope="volume"``) is refined as one: 3D skeleton, shifts in z, y and x. For a thin
+   network (once the structure is known) with ``leave_out_unsure`` (default), the pixels that the
+   candidate judged on the image's square root adds to the chosen one are left out of the loss
+   (:func:`leave_out_unsure`): dim tubules the split cut are not taught as background, and the
+   network decides them from their shape.
 3. Train on random crops against Y* with ``L = L_DMI + L_IoU`` (:mod:`.dmi`).
 4. Predict P on the whole images (tiled) for the next epoch and for the preview.
 
@@ -284,7 +285,8 @@ class IgttTask:
         structure = first_structure(self.cfg) if self.decided is None else self.decided.structure
         self.masks, targets = epoch_targets(self.choices, self.probs, self.pres, self.cfg, self.ems_rng, structure,
                                             self.groups, self.anisotropy)
-        if self.cfg.leave_out_unsure and self.masks is not None:
+        known = self.decided is not None or self.cfg.structure == "network"  # auto: from epoch 2
+        if self.cfg.leave_out_unsure and structure == "network" and known and self.masks is not None:
             targets = self._unsure_left_out(targets)
         self.fraction = 0.0 if self.masks is None else float(
             sum(m.sum() for m in self.masks) / sum(m.size for m in self.masks))
