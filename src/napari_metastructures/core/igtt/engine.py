@@ -6,10 +6,10 @@ Each epoch (paper, with our documented choices):
    (:mod:`.candidates`), with polarity from the image.
 2. Refine it with EMS (:mod:`.ems`) into the pseudo-labels Y* (skipped when ``use_ems=False``);
    a volume (``scope="volume"``) is refined as one: 3D skeleton, shifts in z, y and x. For a thin
-   network (once the structure is known) with ``leave_out_unsure`` (default), the pixels that the
-   candidate judged on the image's square root adds to the chosen one are left out of the loss
-   (:func:`leave_out_unsure`): dim tubules the split cut are not taught as background, and the
-   network decides them from their shape.
+   network (once the structure is known: epoch 2 on with ``structure="auto"``), with
+   ``leave_out_unsure`` (default) the pixels that the candidate judged on the image's square root
+   adds to the chosen one are left out of the loss (:func:`leave_out_unsure`): dim tubules the split
+   cut are not taught as background, and the network decides them from their shape.
 3. Train on random crops against Y* with ``L = L_DMI + L_IoU`` (:mod:`.dmi`).
 4. Predict P on the whole images (tiled) for the next epoch and for the preview.
 
