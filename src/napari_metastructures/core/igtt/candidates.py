@@ -18,7 +18,8 @@ Criteria (higher is better; ``criterion`` in the config):
 Judge scale (``judge``): the ``image-*`` criteria read the image as it is (``"linear"``) or its
 square root (``"sqrt"``, negatives as 0). The square root compresses bright structure, so a dense
 network of dim tubules beside bright ones pulls the split down towards them; on thick objects it
-moves the split into their dim rims. The engine's ``"auto"`` uses it only for thin networks.
+moves the split into their dim rims. The engine selects with it only to find the pixels it leaves
+out of the loss (``leave_out_unsure``); its own candidates are judged linearly.
 
 Polarity: DMI cannot tell ``S`` from ``1 - S``. The foreground is the side whose mean *image*
 intensity is higher (bright objects, as in fluorescence); never decided from ground truth.
